@@ -1,0 +1,53 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import Shared
+
+/// What every connection of the gateway shares: configuration, certificates, the capture sink and the
+/// per-event-loop upstream pools. Built once at start.
+final class GatewayServices: @unchecked Sendable {
+    let configuration: Configuration
+    let logger: Logger
+    let leaves: LeafCertificateCache
+    let credentials: CredentialRedactor
+    let sink: any CaptureSink
+    let gatewayID: String
+    let idleTimeout: TimeAmount
+    /// One pool per event loop; each is only touched on its own loop.
+    private let pools: [ObjectIdentifier: UpstreamConnectionPool]
+
+    init(configuration: Configuration, logger: Logger, authority: CertificateAuthority, redactionKey: SymmetricKey,
+         sink: any CaptureSink, gatewayID: String, group: any EventLoopGroup) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.leaves = try LeafCertificateCache(authority: authority)
+        self.credentials = CredentialRedactor(key: redactionKey)
+        self.sink = sink
+        self.gatewayID = gatewayID
+        self.idleTimeout = TimeAmount(configuration.gateway.idleTimeout)
+        let tls = try UpstreamTLS.makeContext(extraRoots: configuration.gateway.upstreamCA)
+        var pools: [ObjectIdentifier: UpstreamConnectionPool] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = UpstreamConnectionPool(eventLoop: loop, tlsContext: tls,
+                                                                   configuration: configuration.gateway)
+        }
+        self.pools = pools
+    }
+
+    /// The pool of `eventLoop`, which must be one of the group's loops.
+    func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
+        guard let pool = pools[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop \(eventLoop) is not one of the gateway's")
+        }
+        return pool
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
