@@ -239,6 +239,9 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
             exchange.responseHeadSent = true
             if !head.isKeepAlive { exchange.upstreamReusable = false }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if head.status == .switchingProtocols {
+                upgradeToWebSocket(exchange, head: head, context: context)
+            }
         case .body(let body):
             exchange.recorder?.responseBody(body)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
@@ -271,6 +274,44 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
             exchange.recorder?.end(.upstreamError, error: "upstream closed mid-response"
                                    + (error.map { ": \($0)" } ?? ""))
             self.exchange = nil
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: WebSocket
+
+    /// The upstream accepted an upgrade: from here both connections relay raw bytes (every frame exactly as
+    /// sent), and the exchange records messages until either side goes away.
+    private func upgradeToWebSocket(_ exchange: Exchange, head: HTTPResponseHead, context: ChannelHandlerContext) {
+        context.flush()
+        guard let upstream = exchange.upstream else {
+            context.close(promise: nil)
+            return
+        }
+        let deflate = PermessageDeflate(acceptedExtensions: head.headers[canonicalForm: "sec-websocket-extensions"].map(String.init))
+        let session = WebSocketSession(recorder: exchange.recorder, deflate: deflate,
+                                       configuration: services.configuration.gateway, logger: logger)
+        exchange.recorder = nil
+        let clientSide = WebSocketRelayHandler(session: session, inbound: .clientToUpstream)
+        let upstreamSide = WebSocketRelayHandler(session: session, inbound: .upstreamToClient)
+        clientSide.peer = upstreamSide
+        upstreamSide.peer = clientSide
+        self.exchange = nil
+        headTimeout?.cancel()
+        do {
+            try upstream.switchToRawRelay(upstreamSide)
+            let sync = context.pipeline.syncOperations
+            try sync.addHandler(clientSide, position: .last)
+            // Order matters: the decoder goes last so bytes it already holds flow into the relay.
+            for name in [ProxyPipeline.pipeliningName, ProxyPipeline.encoderName] {
+                sync.removeHandler(name: name, promise: nil)
+            }
+            sync.removeHandler(context: context, promise: nil)
+            sync.removeHandler(name: ProxyPipeline.decoderName, promise: nil)
+        } catch {
+            logger.notice("websocket upgrade could not be relayed", metadata: ["error": "\(error)"])
+            session.end(error: error)
+            upstream.close()
             context.close(promise: nil)
         }
     }

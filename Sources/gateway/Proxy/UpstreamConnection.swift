@@ -13,7 +13,7 @@ protocol UpstreamDelegate: AnyObject {
 
 /// The last handler of an upstream connection's pipeline: hands response parts to the current exchange and
 /// holds reads back while the client cannot take more (backpressure both ways, no buffering).
-final class UpstreamConnection: ChannelDuplexHandler {
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
@@ -109,6 +109,20 @@ final class UpstreamConnection: ChannelDuplexHandler {
             readPending = false
             context.read()
         }
+    }
+
+    /// Hands the connection's pipeline over to a WebSocket relay: the HTTP codec and this handler leave,
+    /// `relay` takes their place (bytes the decoder already read after the 101 are forwarded to it).
+    func switchToRawRelay(_ relay: WebSocketRelayHandler) throws {
+        guard let context else { throw UpstreamClosedError() }
+        delegate = nil
+        let sync = context.pipeline.syncOperations
+        try sync.addHandler(relay, position: .last)
+        let encoder = try sync.handler(type: HTTPRequestEncoder.self)
+        let decoder = try sync.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        sync.removeHandler(context: context, promise: nil)
+        sync.removeHandler(encoder, promise: nil)
+        sync.removeHandler(decoder, promise: nil)
     }
 
     func close() {
