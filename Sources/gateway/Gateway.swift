@@ -21,11 +21,31 @@ enum Gateway {
                                    eventLoop: captureLoop.next(), logger: logger)
         let services = try GatewayServices(configuration: configuration, logger: logger, authority: authority,
                                            redactionKey: redactionKey, sink: sender, gatewayID: gatewayID, group: group)
-        let proxy = ProxyServer(services: services, group: group)
+        let box = ProxyBox()
+        let reporter = StatusReporter(component: "gateway", state: state, logger: logger) {
+            let stats = sender.statistics
+            var counters = services.counters.snapshot
+            counters["open_connections"] = Double(box.proxy?.openConnectionCount ?? 0)
+            counters["frames_emitted"] = Double(stats.framesEmitted)
+            counters["frames_acknowledged"] = Double(stats.framesAcknowledged)
+            counters["buffered_bytes"] = Double(stats.bufferedBytes)
+            counters["frames_dropped"] = Double(stats.framesDropped)
+            counters["exchanges_lost"] = Double(stats.exchangesLost)
+            counters["ingest_connected"] = stats.connected ? 1 : 0
+            counters["leaves_minted"] = Double(services.leaves.count)
+            let durable = sender.admitsNewExchanges
+            return (durable ? (stats.connected ? "ok" : "degraded") : "failing",
+                    durable ? (stats.connected ? nil : "ingestd not connected; frames buffered in memory")
+                            : "capture not durable: ingestd unreachable and buffers full",
+                    counters)
+        }
+        let proxy = ProxyServer(services: services, group: group) { reporter.ready() }
+        box.proxy = proxy
         let serviceGroup = ServiceGroup(configuration: .init(
             services: [
                 .init(service: CaptureSenderService(sender: sender)),
                 .init(service: proxy),
+                .init(service: reporter),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
@@ -40,4 +60,9 @@ enum Gateway {
         try? await group.shutdownGracefully()
         try? await captureLoop.shutdownGracefully()
     }
+}
+
+/// Lets the status snapshot see the proxy that is created after it.
+private final class ProxyBox: @unchecked Sendable {
+    var proxy: ProxyServer?
 }

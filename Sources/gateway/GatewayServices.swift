@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import Shared
@@ -15,6 +16,7 @@ final class GatewayServices: @unchecked Sendable {
     let sink: any CaptureSink
     let gatewayID: String
     let idleTimeout: TimeAmount
+    let counters = GatewayCounters()
     /// One pool per event loop; each is only touched on its own loop.
     private let pools: [ObjectIdentifier: UpstreamConnectionPool]
 
@@ -50,4 +52,15 @@ extension TimeAmount {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+}
+
+/// Running totals for the status file and metrics. Updated once per exchange or connection, never per chunk.
+final class GatewayCounters: Sendable {
+    private let values = NIOLockedValueBox<[String: Double]>([:])
+
+    func add(_ name: String, _ amount: Double = 1) {
+        values.withLockedValue { $0[name, default: 0] += amount }
+    }
+
+    var snapshot: [String: Double] { values.withLockedValue { $0 } }
 }

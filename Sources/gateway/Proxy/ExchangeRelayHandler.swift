@@ -171,12 +171,14 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         }
 
         var recorder: ExchangeRecorder?
+        services.counters.add("exchanges_total")
         if services.sink.admitsNewExchanges {
             let begin = ExchangeRecorder.begin(head: head, target: target, path: path, connection: connection,
                                                redactor: services.credentials)
             recorder = ExchangeRecorder(sink: services.sink, redactor: services.credentials,
                                         redactBodies: services.configuration.capture.redactBodies, begin: begin)
         } else if services.configuration.capture.onFailure == .block {
+            services.counters.add("exchanges_refused")
             services.logger.warning("capture is not durable; refusing the request (capture.on_failure=block)")
             answerWithoutExchange(.serviceUnavailable,
                                   reason: "capture is unavailable (ingestd unreachable and buffers full); nothing passes unrecorded",

@@ -17,11 +17,16 @@ final class ProxyServer: Service, @unchecked Sendable {
     private let openConnections = NIOLockedValueBox<Int>(0)
     private let bound: EventLoopPromise<SocketAddress>
 
-    init(services: GatewayServices, group: any EventLoopGroup) {
+    private let onListening: @Sendable () -> Void
+
+    init(services: GatewayServices, group: any EventLoopGroup, onListening: @escaping @Sendable () -> Void = {}) {
         self.services = services
         self.group = group
+        self.onListening = onListening
         self.bound = group.next().makePromise()
     }
+
+    var openConnectionCount: Int { openConnections.withLockedValue { $0 } }
 
     /// The address actually bound (port 0 in tests resolves here).
     var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
@@ -37,6 +42,7 @@ final class ProxyServer: Service, @unchecked Sendable {
             .childChannelInitializer { channel in
                 let id = self.connectionIDs.withLockedValue { $0 += 1; return $0 }
                 self.openConnections.withLockedValue { $0 += 1 }
+                self.services.counters.add("connections_total")
                 channel.closeFuture.whenComplete { _ in self.openConnections.withLockedValue { $0 -= 1 } }
                 let info = ConnectionInfo(
                     id: id, gatewayID: self.services.gatewayID,
@@ -54,6 +60,7 @@ final class ProxyServer: Service, @unchecked Sendable {
             throw GatewayError(.bindFailed, "cannot listen on \(listen) (gateway.listen): \(error)")
         }
         if let address = channel.localAddress { bound.succeed(address) }
+        onListening()
         services.logger.info("gateway listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
 
         try? await gracefulShutdown()
