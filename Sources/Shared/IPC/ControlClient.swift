@@ -29,7 +29,12 @@ public struct ControlClient: Sendable {
             }
         }
         guard connected == 0 else {
-            let reason = errno == ENOENT || errno == ECONNREFUSED ? "operatord is not running" : "errno \(errno)"
+            let reason: String
+            switch errno {
+            case ENOENT, ECONNREFUSED: reason = "operatord is not running"
+            case EACCES, EPERM: reason = "permission denied (root, the flightlog user and the flightlog group may connect)"
+            default: reason = String(cString: strerror(errno))
+            }
             throw ControlClientError(path: path, detail: "cannot connect: \(reason)")
         }
         var line = try JSONEncoder().encode(request)

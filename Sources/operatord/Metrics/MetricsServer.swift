@@ -22,7 +22,7 @@ struct MetricsServer: Service {
             .bind(host: listen.host, port: listen.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>(
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: channel)
                 }
             }
@@ -40,7 +40,7 @@ struct MetricsServer: Service {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<HTTPResponseHead, ByteBuffer>>) async throws {
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
         try await connection.executeThenClose { inbound, outbound in
             for try await part in inbound {
                 guard case .head(let head) = part else { continue }
@@ -59,7 +59,7 @@ struct MetricsServer: Service {
                 headers.add(name: "content-type", value: head.uri == "/metrics" ? "text/plain; version=0.0.4" : "text/plain")
                 headers.add(name: "content-length", value: String(body.utf8.count))
                 try await outbound.write(.head(HTTPResponseHead(version: head.version, status: status, headers: headers)))
-                try await outbound.write(.body(ByteBuffer(string: body)))
+                try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
                 try await outbound.write(.end(nil))
             }
         }
