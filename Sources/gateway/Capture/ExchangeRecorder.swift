@@ -16,8 +16,10 @@ struct ExchangeRecorder {
     private let startedAt: Int64
     private var requestHash = SHA256()
     private var responseHash = SHA256()
-    private var requestRedactor: StreamingSecretRedactor?
-    private var responseRedactor: StreamingSecretRedactor?
+    private let redactBodies: Bool
+    private var requestRedactor: BodyRedactor = .none
+    private var responseRedactor: BodyRedactor = .none
+    private var messageRules: [String] = []
     private(set) var requestBytes: Int64 = 0
     private(set) var responseBytes: Int64 = 0
     private var firstResponseByteAt: Int64?
@@ -31,10 +33,9 @@ struct ExchangeRecorder {
         self.sink = sink
         self.redactor = redactor
         self.startedAt = begin.startedAt
-        if redactBodies {
-            requestRedactor = StreamingSecretRedactor()
-            responseRedactor = StreamingSecretRedactor()
-        }
+        self.redactBodies = redactBodies
+        let contentType = begin.headers.first { $0.first?.lowercased() == "content-type" }?.last
+        requestRedactor = .forBody(contentType: contentType, enabled: redactBodies)
         emitJSON(.exchangeBegin, begin)
     }
 
@@ -68,6 +69,7 @@ struct ExchangeRecorder {
         status = Int(head.status.code)
         let contentType = head.headers.first(name: "content-type") ?? ""
         streamed = contentType.hasPrefix("text/event-stream")
+        responseRedactor = .forBody(contentType: contentType, enabled: redactBodies)
         let record = ResponseHead(
             status: Int(head.status.code), reason: head.status.reasonPhrase,
             httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
@@ -89,8 +91,16 @@ struct ExchangeRecorder {
         var frame = ByteBufferAllocator().buffer(capacity: payload.readableBytes + 2)
         frame.writeInteger(direction.rawValue)
         frame.writeInteger(opcode)
-        var copy = payload
-        frame.writeBuffer(&copy)
+        if redactBodies {
+            // Each message is redacted whole: a message is complete when it gets here.
+            var redactor = StreamingSecretRedactor()
+            let clean = payload.withUnsafeReadableBytes { redactor.feed($0) } + redactor.finish()
+            frame.writeBytes(clean)
+            for rule in redactor.firedRules where !messageRules.contains(rule) { messageRules.append(rule) }
+        } else {
+            var copy = payload
+            frame.writeBuffer(&copy)
+        }
         sink.emit(.webSocketMessage, exchangeID: id, timestamp: CaptureFrame.now(), payload: frame)
     }
 
@@ -99,13 +109,16 @@ struct ExchangeRecorder {
         ended = true
         flushRedactor(.requestBody, &requestRedactor)
         flushRedactor(.responseBody, &responseRedactor)
-        let fired = (requestRedactor?.firedRules ?? []) + (responseRedactor?.firedRules ?? [])
+        var fired: [String] = []
+        for rule in requestRedactor.firedRules + responseRedactor.firedRules + messageRules where !fired.contains(rule) {
+            fired.append(rule)
+        }
         let record = ExchangeEnd(
             outcome: outcome, error: error, status: status, endedAt: CaptureFrame.now(),
             timeToFirstByte: firstResponseByteAt.map { $0 - startedAt },
             requestBytes: requestBytes, responseBytes: responseBytes,
             requestWireSHA256: Self.hex(requestHash.finalize()), responseWireSHA256: Self.hex(responseHash.finalize()),
-            redactions: Array(NSOrderedSet(array: fired)) as? [String] ?? fired,
+            redactions: fired,
             streamed: streamed, webSocket: webSocket
         )
         emitJSON(.exchangeEnd, record)
@@ -117,20 +130,19 @@ struct ExchangeRecorder {
         if firstResponseByteAt == nil { firstResponseByteAt = CaptureFrame.now() }
     }
 
-    private func emitBody(_ kind: CaptureFrame.Kind, _ buffer: ByteBuffer, redactor: inout StreamingSecretRedactor?) {
+    private func emitBody(_ kind: CaptureFrame.Kind, _ buffer: ByteBuffer, redactor: inout BodyRedactor) {
         guard buffer.readableBytes > 0 else { return }
-        if redactor == nil {
+        guard redactor.isActive else {
             sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: buffer)
             return
         }
-        let clean = buffer.withUnsafeReadableBytes { redactor!.feed($0) }
+        let clean = buffer.withUnsafeReadableBytes { redactor.feed($0) }
         guard !clean.isEmpty else { return }
         sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: clean))
     }
 
-    private func flushRedactor(_ kind: CaptureFrame.Kind, _ redactor: inout StreamingSecretRedactor?) {
-        guard redactor != nil else { return }
-        let rest = redactor!.finish()
+    private func flushRedactor(_ kind: CaptureFrame.Kind, _ redactor: inout BodyRedactor) {
+        let rest = redactor.finish()
         guard !rest.isEmpty else { return }
         sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: rest))
     }
