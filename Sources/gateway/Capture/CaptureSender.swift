@@ -149,9 +149,10 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Outbound frames are already encoded (they are kept encoded until acknowledged), so the
+                    // pipeline writes bytes; only the inbound acks need decoding.
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(CaptureFrameDecoder(maximumFrameLength: 4096)),
-                        MessageToByteHandler(CaptureFrameEncoder()),
                         CaptureAckHandler(sender: self),
                     ])
                 }
@@ -186,7 +187,9 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
             return state.unacknowledged.count
         }
         logger.info("connected to ingestd", metadata: ["resending": "\(resend)"])
-        channel.write(hello, promise: nil)
+        var helloBytes = ByteBuffer()
+        CaptureFrameCodec.encode(hello, into: &helloBytes)
+        channel.write(helloBytes, promise: nil)
         flush()
         channel.closeFuture.whenComplete { _ in self.disconnected() }
     }

@@ -179,7 +179,16 @@ extension JSONEncoder {
 struct ConnectionInfo: Sendable {
     var id: UInt64
     var gatewayID: String
-    var client: ClientAttribution
+    let attribution: ClientAttributionBox
+
+    init(id: UInt64, gatewayID: String, client: ClientAttribution) {
+        self.id = id
+        self.gatewayID = gatewayID
+        self.attribution = ClientAttributionBox(client)
+    }
+
+    /// What is known about the client now (the /proc lookup may still be running).
+    var client: ClientAttribution { attribution.current }
 }
 
 /// The user name of a `Proxy-Authorization: Basic …` header (the password is never kept).

@@ -18,6 +18,8 @@ final class ProxyServer: Service, @unchecked Sendable {
     private let bound: EventLoopPromise<SocketAddress>
 
     private let onListening: @Sendable () -> Void
+    /// One thread for /proc lookups: they read many small files and must never run on an event loop.
+    private let lookups = NIOThreadPool(numberOfThreads: 1)
 
     init(services: GatewayServices, group: any EventLoopGroup, onListening: @escaping @Sendable () -> Void = {}) {
         self.services = services
@@ -32,6 +34,7 @@ final class ProxyServer: Service, @unchecked Sendable {
     var boundAddress: EventLoopFuture<SocketAddress> { bound.futureResult }
 
     func run() async throws {
+        lookups.start()
         let pipeline = ProxyPipeline(services: services)
         let listen = services.configuration.gateway.listen
         let bootstrap = ServerBootstrap(group: group)
@@ -48,6 +51,14 @@ final class ProxyServer: Service, @unchecked Sendable {
                     id: id, gatewayID: self.services.gatewayID,
                     client: ClientAttribution(address: channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")
                 )
+                if let remote = channel.remoteAddress, let local = channel.localAddress, Self.isLoopback(remote) {
+                    // Who is this agent? Best effort, off the loop; exchanges pick it up when it is known.
+                    self.lookups.submit { _ in
+                        if let result = ClientProcessLookup.lookup(client: remote, server: local) {
+                            info.attribution.fill(result)
+                        }
+                    }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     try pipeline.configurePlain(channel, connection: info)
                 }
@@ -57,6 +68,7 @@ final class ProxyServer: Service, @unchecked Sendable {
             channel = try await bootstrap.bind(host: listen.host, port: listen.port).get()
         } catch {
             bound.fail(error)
+            try? await lookups.shutdownGracefully()
             throw GatewayError(.bindFailed, "cannot listen on \(listen) (gateway.listen): \(error)")
         }
         if let address = channel.localAddress { bound.succeed(address) }
@@ -70,6 +82,14 @@ final class ProxyServer: Service, @unchecked Sendable {
         for _ in 0..<50 where openConnections.withLockedValue({ $0 }) > 0 {
             try? await Task.sleep(for: .milliseconds(100))
         }
+        try? await lookups.shutdownGracefully()
+    }
+}
+
+extension ProxyServer {
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        guard let ip = address.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
     }
 }
 
