@@ -30,6 +30,8 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         var exchangesLost: UInt64 = 0
         var connected = false
         var reconnects: UInt64 = 0
+        /// Set when a frame had to be dropped; cleared once the buffer drained to half the bound.
+        var saturated = false
     }
 
     private struct Pending {
@@ -68,8 +70,10 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
 
     var statistics: Statistics { state.withLockedValue { $0.statistics } }
 
+    /// New exchanges are admitted while there is headroom, and not again after a drop until the buffer has
+    /// drained to half, so the gateway does not flap between admitting and refusing.
     var admitsNewExchanges: Bool {
-        state.withLockedValue { $0.statistics.bufferedBytes < memoryLimit }
+        state.withLockedValue { !$0.statistics.saturated && $0.statistics.bufferedBytes < memoryLimit - memoryLimit / 8 }
     }
 
     func recordLoss() {
@@ -86,6 +90,7 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
                 // Over the bound: this frame cannot be made durable. Count it; the exchange's record will be
                 // incomplete and new exchanges are refused or passed per capture.on_failure.
                 state.statistics.framesDropped += 1
+                state.statistics.saturated = true
                 return false
             }
             state.nextSequence += 1
@@ -127,6 +132,9 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
                 state.statistics.bufferedBytes -= first.bytes.readableBytes
                 state.statistics.framesAcknowledged += 1
                 state.unacknowledged.removeFirst()
+            }
+            if state.statistics.saturated && state.statistics.bufferedBytes <= memoryLimit / 2 {
+                state.statistics.saturated = false
             }
         }
     }
