@@ -16,8 +16,11 @@ enum Gateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let captureLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let gatewayID = "\(ProcessInfo.processInfo.hostName)/\(UUID().uuidString.lowercased())"
+        try StateDirectory.ensureDirectory(state.spoolDirectory, mode: 0o700)
+        let spool = CaptureSpool(directory: state.spoolDirectory, gatewayID: gatewayID,
+                                 limit: configuration.capture.spoolMaxBytes)
         let sender = CaptureSender(socketPath: state.ingestSocket, gatewayID: gatewayID,
-                                   memoryLimit: configuration.capture.memoryBufferBytes,
+                                   memoryLimit: configuration.capture.memoryBufferBytes, spool: spool,
                                    eventLoop: captureLoop.next(), logger: logger)
         let services = try GatewayServices(configuration: configuration, logger: logger, authority: authority,
                                            redactionKey: redactionKey, sink: sender, gatewayID: gatewayID, group: group)
@@ -30,6 +33,8 @@ enum Gateway {
             counters["frames_acknowledged"] = Double(stats.framesAcknowledged)
             counters["buffered_bytes"] = Double(stats.bufferedBytes)
             counters["frames_dropped"] = Double(stats.framesDropped)
+            counters["spool_bytes"] = Double(stats.spooledBytes)
+            counters["spool_failures"] = Double(stats.spoolFailures)
             counters["exchanges_lost"] = Double(stats.exchangesLost)
             counters["ingest_connected"] = stats.connected ? 1 : 0
             counters["leaves_minted"] = Double(services.leaves.count)

@@ -126,4 +126,28 @@ final class FakeIngest: ChannelInboundHandler, @unchecked Sendable {
         #expect(sender.statistics.framesDropped > 0)
         #expect(sender.statistics.bufferedBytes <= 200)
     }
+
+    @Test func overflowGoesToTheDiskSpoolAndComesBackInOrder() async throws {
+        let socket = path()
+        let directory = FileManager.default.temporaryDirectory.path + "/fl-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let spool = CaptureSpool(directory: directory, gatewayID: "g/test", limit: 1 << 20)
+        let sender = CaptureSender(socketPath: socket, gatewayID: "g-test", memoryLimit: 400, spool: spool,
+                                   eventLoop: group.next(), logger: Logger(label: "test"))
+        sender.start()  // nobody listens yet: everything stays buffered
+        for i in 0..<50 {
+            sender.emit(.requestBody, exchangeID: UUID(), timestamp: 0, payload: ByteBuffer(string: "frame \(i) " + String(repeating: "x", count: 40)))
+        }
+        await eventually { FileManager.default.fileExists(atPath: spool.path) }
+        #expect(sender.statistics.framesDropped == 0)
+        #expect(sender.statistics.spooledBytes > 0)
+        #expect(sender.admitsNewExchanges)
+        let (server, ingest) = try await FakeIngest.start(path: socket, ack: true, group: group)
+        await eventually { sender.statistics.framesAcknowledged == 50 }
+        let sequences = ingest.frames.withLockedValue { $0 }.filter { $0.sequence > 0 }.map(\.sequence)
+        #expect(sequences == Array(1...50))
+        #expect(sender.statistics.spooledBytes == 0)
+        sender.stop()
+        try await server.close()
+    }
 }

@@ -32,6 +32,8 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         var reconnects: UInt64 = 0
         /// Set when a frame had to be dropped; cleared once the buffer drained to half the bound.
         var saturated = false
+        var spooledBytes: Int = 0
+        var spoolFailures: UInt64 = 0
     }
 
     private struct Pending {
@@ -47,21 +49,29 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         var channel: (any Channel)?
         var flushScheduled = false
         var stopped = false
+        /// Once a frame went to the spool, later ones follow it there until it drains, keeping order.
+        var spooling = false
+        var spoolAppends: [ByteBuffer] = []
+        var spoolAppendScheduled = false
+        var reloading = false
         var statistics = Statistics()
     }
 
     let gatewayID: String
     private let socketPath: String
     private let memoryLimit: Int
+    private let spool: CaptureSpool?
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private var backoff: TimeAmount = .milliseconds(50)
 
-    init(socketPath: String, gatewayID: String, memoryLimit: Int, eventLoop: any EventLoop, logger: Logger) {
+    init(socketPath: String, gatewayID: String, memoryLimit: Int, spool: CaptureSpool? = nil, eventLoop: any EventLoop,
+         logger: Logger) {
         self.socketPath = socketPath
         self.gatewayID = gatewayID
         self.memoryLimit = memoryLimit
+        self.spool = spool
         self.eventLoop = eventLoop
         var logger = logger
         logger[metadataKey: "gateway_id"] = "\(gatewayID)"
@@ -73,7 +83,12 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
     /// New exchanges are admitted while there is headroom, and not again after a drop until the buffer has
     /// drained to half, so the gateway does not flap between admitting and refusing.
     var admitsNewExchanges: Bool {
-        state.withLockedValue { !$0.statistics.saturated && $0.statistics.bufferedBytes < memoryLimit - memoryLimit / 8 }
+        state.withLockedValue { state in
+            guard !state.statistics.saturated else { return false }
+            if !state.spooling && state.statistics.bufferedBytes < memoryLimit - memoryLimit / 8 { return true }
+            guard let spool else { return false }
+            return state.statistics.spooledBytes < spool.limit - spool.limit / 8
+        }
     }
 
     func recordLoss() {
@@ -81,30 +96,94 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
     }
 
     func emit(_ kind: CaptureFrame.Kind, exchangeID: UUID, timestamp: Int64, payload: ByteBuffer) {
-        let scheduleFlush: Bool = state.withLockedValue { state in
+        enum Next { case nothing, flush, spoolAppend }
+        let next: Next = state.withLockedValue { state in
             let sequence = state.nextSequence
             let frame = CaptureFrame(kind: kind, sequence: sequence, exchangeID: exchangeID, timestamp: timestamp,
                                      payload: payload)
             let size = CaptureFrameCodec.encodedLength(frame)
-            guard state.statistics.bufferedBytes + size <= memoryLimit else {
-                // Over the bound: this frame cannot be made durable. Count it; the exchange's record will be
+            let toMemory = !state.spooling && state.statistics.bufferedBytes + size <= memoryLimit
+            let toSpool = !toMemory && spool.map { state.statistics.spooledBytes + size <= $0.limit } == true
+            guard toMemory || toSpool else {
+                // Over both bounds: this frame cannot be made durable. Count it; the exchange's record will be
                 // incomplete and new exchanges are refused or passed per capture.on_failure.
                 state.statistics.framesDropped += 1
                 state.statistics.saturated = true
-                return false
+                return .nothing
             }
             state.nextSequence += 1
+            state.statistics.framesEmitted += 1
             var bytes = ByteBufferAllocator().buffer(capacity: size)
             CaptureFrameCodec.encode(frame, into: &bytes)
+            if toSpool {
+                state.spooling = true
+                state.statistics.spooledBytes += size
+                state.spoolAppends.append(bytes)
+                guard !state.spoolAppendScheduled else { return .nothing }
+                state.spoolAppendScheduled = true
+                return .spoolAppend
+            }
             state.unacknowledged.append(Pending(sequence: sequence, bytes: bytes))
             state.statistics.bufferedBytes += size
-            state.statistics.framesEmitted += 1
-            guard state.channel != nil, !state.flushScheduled else { return false }
+            guard state.channel != nil, !state.flushScheduled else { return .nothing }
             state.flushScheduled = true
-            return true
+            return .flush
         }
-        if scheduleFlush {
-            eventLoop.execute { self.flush() }
+        switch next {
+        case .nothing: break
+        case .flush: eventLoop.execute { self.flush() }
+        case .spoolAppend: eventLoop.execute { self.appendToSpool() }
+        }
+    }
+
+    /// Hands the frames that overflowed memory to the spool's I/O queue, in order.
+    private func appendToSpool() {
+        guard let spool else { return }
+        let frames: [ByteBuffer] = state.withLockedValue { state in
+            state.spoolAppendScheduled = false
+            defer { state.spoolAppends.removeAll() }
+            return state.spoolAppends
+        }
+        spool.append(frames) { ok in
+            if !ok {
+                self.logger.error("cannot write the capture spool; frames are lost", metadata: ["path": "\(spool.path)"])
+                self.state.withLockedValue {
+                    $0.statistics.spoolFailures += 1
+                    $0.statistics.saturated = true
+                }
+            }
+            self.reloadFromSpoolIfRoom()
+        }
+    }
+
+    /// Moves spooled frames back into memory (to be sent) while memory is at most half full.
+    private func reloadFromSpoolIfRoom() {
+        guard let spool else { return }
+        let room: Int? = state.withLockedValue { state in
+            guard state.spooling, !state.reloading, state.statistics.bufferedBytes <= memoryLimit / 2 else { return nil }
+            state.reloading = true
+            return memoryLimit - state.statistics.bufferedBytes
+        }
+        guard let room else { return }
+        spool.readFront(maxBytes: max(room, 1)) { frames in
+            let flush: Bool = self.state.withLockedValue { state in
+                state.reloading = false
+                for bytes in frames {
+                    guard let sequence = bytes.getInteger(at: bytes.readerIndex + 6, as: UInt64.self) else { continue }
+                    state.unacknowledged.append(Pending(sequence: sequence, bytes: bytes))
+                    state.statistics.bufferedBytes += bytes.readableBytes
+                    state.statistics.spooledBytes -= bytes.readableBytes
+                }
+                if state.statistics.spooledBytes <= 0 && state.spoolAppends.isEmpty && !state.spoolAppendScheduled {
+                    // The spool is drained: new frames may go to memory again.
+                    state.statistics.spooledBytes = 0
+                    state.spooling = false
+                }
+                guard !frames.isEmpty, state.channel != nil, !state.flushScheduled else { return false }
+                state.flushScheduled = true
+                return true
+            }
+            if flush { self.eventLoop.execute { self.flush() } }
         }
     }
 
@@ -133,10 +212,12 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
                 state.statistics.framesAcknowledged += 1
                 state.unacknowledged.removeFirst()
             }
-            if state.statistics.saturated && state.statistics.bufferedBytes <= memoryLimit / 2 {
+            if state.statistics.saturated && state.statistics.bufferedBytes <= memoryLimit / 2
+                && state.statistics.spooledBytes <= (spool?.limit ?? 0) / 2 {
                 state.statistics.saturated = false
             }
         }
+        reloadFromSpoolIfRoom()
     }
 
     /// Starts connecting (and reconnecting) until ``stop()``.
@@ -145,6 +226,7 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
     }
 
     func stop() {
+        defer { spool?.close() }
         let channel = state.withLockedValue { state -> (any Channel)? in
             state.stopped = true
             return state.channel
