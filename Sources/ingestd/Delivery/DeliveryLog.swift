@@ -1,0 +1,99 @@
+import Foundation
+import Shared
+
+/// What is owed to sessiond, durably: `delivery/log` (one JSON line per finished exchange, in delivery
+/// sequence) and `delivery/cursor` (the highest sequence sessiond acknowledged). After a restart
+/// everything past the cursor is sent again; sessiond ignores what it already has.
+final class DeliveryLog {
+    struct Entry: Codable, Equatable {
+        var seq: UInt64
+        var captureID: UUID
+        var path: String
+        var firstSegment: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case seq
+            case captureID = "capture_id"
+            case path
+            case firstSegment = "first_segment"
+        }
+    }
+
+    private let directory: String
+    private var fd: Int32 = -1
+    private(set) var lastSequence: UInt64 = 0
+    private(set) var cursor: UInt64 = 0
+    /// Entries not yet acknowledged, in order.
+    private(set) var pending: [Entry] = []
+    /// Every capture id in the log: a WAL replay must not deliver them twice.
+    private(set) var known: Set<UUID> = []
+
+    init(state: StateDirectory) throws {
+        directory = state.root + "/delivery"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        cursor = UInt64((try? String(contentsOfFile: directory + "/cursor", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let text = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
+        var validBytes = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else { break }
+            validBytes += line.utf8.count + 1
+            known.insert(entry.captureID)
+            lastSequence = max(lastSequence, entry.seq)
+            if entry.seq > cursor { pending.append(entry) }
+        }
+        lastSequence = max(lastSequence, cursor)
+        fd = open(directory + "/log", O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw IngestError(.walUnwritable, "cannot open \(directory)/log: errno \(errno)") }
+        // A torn last line (crash mid-append) is cut; its exchange is replayed from the WAL.
+        ftruncate(fd, off_t(min(validBytes, text.utf8.count)))
+        lseek(fd, 0, SEEK_END)
+    }
+
+    /// Records finished exchanges as owed; durable when this returns.
+    func add(_ finished: [(CaptureRecord, UInt64)]) throws -> [Entry] {
+        var lines = ""
+        var added: [Entry] = []
+        for (record, segment) in finished where !known.contains(record.captureID) {
+            lastSequence += 1
+            let entry = Entry(seq: lastSequence, captureID: record.captureID, path: record.metadataPath, firstSegment: segment)
+            lines += String(decoding: try JSONEncoder().encode(entry), as: UTF8.self) + "\n"
+            known.insert(record.captureID)
+            pending.append(entry)
+            added.append(entry)
+        }
+        guard !lines.isEmpty else { return [] }
+        let bytes = Array(lines.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count, fdatasync(fd) == 0 else {
+            throw IngestError(errno == ENOSPC ? .diskFull : .walUnwritable, "cannot append to the delivery log: errno \(errno)")
+        }
+        return added
+    }
+
+    /// sessiond committed everything up to `seq`.
+    func acknowledge(_ seq: UInt64) {
+        guard seq > cursor else { return }
+        cursor = min(seq, lastSequence)
+        pending.removeAll { $0.seq <= cursor }
+        let tmp = directory + "/cursor.tmp"
+        if (try? "\(cursor)\n".write(toFile: tmp, atomically: false, encoding: .utf8)) != nil {
+            rename(tmp, directory + "/cursor")
+        }
+        if pending.isEmpty {
+            // Everything is acknowledged: the log can start over (the known set stays for this run).
+            ftruncate(fd, 0)
+            lseek(fd, 0, SEEK_SET)
+        }
+    }
+
+    /// The lowest WAL segment an unacknowledged record still needs.
+    var lowestSegmentInUse: UInt64? { pending.map(\.firstSegment).min() }
+
+    func metadataPath(_ relative: String, state: StateDirectory) -> String { state.root + "/" + relative }
+
+    func close() {
+        if fd >= 0 { Foundation.close(fd) }
+        fd = -1
+    }
+}

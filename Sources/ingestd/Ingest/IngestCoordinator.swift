@@ -1,0 +1,290 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Shared
+
+/// The path from a received frame to an acknowledgement and on to a delivered record.
+///
+/// - WAL queue: drops duplicates by (gateway id, sequence), appends what arrived together in one write
+///   and one `fdatasync` (group commit), then acknowledges each gateway's highest durable sequence.
+/// - Store queue: applies durable frames to the ``ExchangeAssembler`` (hash, compress, objects), records
+///   finished exchanges in the ``DeliveryLog`` and hands them to the ``DeliverySender``; deletes WAL
+///   segments nothing needs any more.
+/// Neither queue is an event loop: fsync and compression never block the network.
+final class IngestCoordinator: @unchecked Sendable {
+    /// A gateway connection, as the coordinator sees it.
+    struct Peer: Hashable {
+        let gatewayID: String
+        let channel: ObjectIdentifier
+    }
+
+    private let wal: WriteAheadLog
+    private let assembler: ExchangeAssembler
+    private let deliveryLog: DeliveryLog
+    private let logger: Logger
+    private let walLimit: Int
+    private let walQueue = DispatchQueue(label: "flightlog.ingestd.wal")
+    private let storeQueue = DispatchQueue(label: "flightlog.ingestd.store")
+    let delivery: DeliverySender
+
+    private struct Batch {
+        var entries: [WALEntry] = []
+        var frames: [CaptureFrame] = []
+        var acks: [ObjectIdentifier: (any Channel, UInt64)] = [:]
+        var scheduled = false
+    }
+
+    private let batch = NIOLockedValueBox(Batch())
+    /// Highest sequence accepted (queued or durable) per gateway, for duplicate detection.
+    private let accepted = NIOLockedValueBox<[String: UInt64]>([:])
+    private let connectedGateways = NIOLockedValueBox<[String: Int]>([:])
+    private let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
+                                           exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0)))
+    private let startedAt = Date()
+
+    init(wal: WriteAheadLog, assembler: ExchangeAssembler, deliveryLog: DeliveryLog, delivery: DeliverySender,
+         walLimit: Int, logger: Logger) {
+        self.wal = wal
+        self.assembler = assembler
+        self.deliveryLog = deliveryLog
+        self.delivery = delivery
+        self.walLimit = walLimit
+        self.logger = logger
+    }
+
+    /// Replays the WAL through the assembler (finishing what was not finished) and queues what is owed.
+    func recover(entries: [(UInt64, WALEntry)]) {
+        storeQueue.sync {
+            var finished: [(CaptureRecord, UInt64)] = []
+            for (segment, entry) in entries {
+                var buffer = entry.frame
+                guard let frame = try? CaptureFrameCodec.decode(from: &buffer) else { continue }
+                accepted.withLockedValue { $0[entry.gatewayID] = max($0[entry.gatewayID] ?? 0, frame.sequence) }
+                do {
+                    if let done = try assembler.apply(frame, gatewayID: entry.gatewayID, segment: segment) {
+                        finished.append((done.record, done.firstSegment))
+                    }
+                } catch {
+                    logger.error("cannot replay a WAL frame", metadata: ["error": "\(error)", "segment": "\(segment)"])
+                }
+            }
+            record(finished)
+            for entry in deliveryLog.pending { delivery.enqueue(entry) }
+            flags.withLockedValue { $0.walBytes = wal.totalBytes }
+            logger.info("recovered", metadata: ["wal_entries": "\(entries.count)", "open_exchanges": "\(assembler.openCount)",
+                                                "owed_records": "\(deliveryLog.pending.count)"])
+        }
+    }
+
+    /// True while frames must not be accepted: the WAL is over `ingest.wal_max_bytes` or the disk is full.
+    var isPaused: Bool {
+        flags.withLockedValue { $0.diskFull || $0.walBytes > walLimit }
+    }
+
+    func gatewayConnected(_ id: String) {
+        connectedGateways.withLockedValue { $0[id, default: 0] += 1 }
+    }
+
+    func gatewayDisconnected(_ id: String) {
+        connectedGateways.withLockedValue {
+            $0[id, default: 1] -= 1
+            if $0[id] == 0 { $0[id] = nil }
+        }
+    }
+
+    /// Frames from one connection, in order. Duplicates (a resend after a reconnect) are acknowledged but
+    /// not logged twice.
+    func receive(_ frames: [CaptureFrame], gatewayID: String, channel: any Channel) {
+        let schedule: Bool = batch.withLockedValue { batch in
+            var highest: UInt64 = 0
+            accepted.withLockedValue { accepted in
+                var last = accepted[gatewayID] ?? 0
+                for frame in frames where frame.sequence > 0 {
+                    highest = max(highest, frame.sequence)
+                    guard frame.sequence > last else {
+                        flags.withLockedValue { $0.duplicates += 1 }
+                        continue
+                    }
+                    last = frame.sequence
+                    var encoded = ByteBuffer()
+                    CaptureFrameCodec.encode(frame, into: &encoded)
+                    batch.entries.append(WALEntry(gatewayID: gatewayID, frame: encoded))
+                    batch.frames.append(frame)
+                }
+                accepted[gatewayID] = last
+            }
+            if highest > 0 {
+                let key = ObjectIdentifier(channel)
+                batch.acks[key] = (channel, max(highest, batch.acks[key]?.1 ?? 0))
+            }
+            guard !batch.scheduled, !batch.entries.isEmpty || !batch.acks.isEmpty else { return false }
+            batch.scheduled = true
+            return true
+        }
+        if schedule { walQueue.async { self.commit() } }
+    }
+
+    /// One group commit: everything that arrived since the last one, one append, one fdatasync.
+    private func commit() {
+        let current: Batch = batch.withLockedValue { batch in
+            let taken = batch
+            batch = Batch()
+            return taken
+        }
+        let segment: UInt64
+        do {
+            segment = current.entries.isEmpty ? wal.currentSegment : try wal.append(current.entries)
+        } catch let error as IngestError {
+            failCommit(current, error: error)
+            return
+        } catch {
+            failCommit(current, error: IngestError(.walUnwritable, "\(error)"))
+            return
+        }
+        flags.withLockedValue {
+            $0.walBytes = wal.totalBytes
+            $0.framesDurable += UInt64(current.entries.count)
+            if $0.diskFull {
+                $0.diskFull = false
+                logger.notice("the WAL is writable again; acknowledging")
+            }
+        }
+        // Durable: now, and only now, the gateways hear about it.
+        for (channel, seq) in current.acks.values {
+            var out = ByteBuffer()
+            CaptureFrameCodec.encode(.ack(seq), into: &out)
+            channel.writeAndFlush(out, promise: nil)
+        }
+        let frames = zip(current.entries, current.frames).map { ($0.gatewayID, $1) }
+        storeQueue.async { self.store(frames, segment: segment) }
+    }
+
+    /// The disk refused the batch: nothing is acknowledged, the accepted marks are rolled back, and the
+    /// gateways are disconnected so they resend everything unacknowledged once the disk takes it again.
+    private func failCommit(_ batch: Batch, error: IngestError) {
+        logger.error("cannot make frames durable; not acknowledging", metadata: ["error": "\(error)"])
+        var lowest: [String: UInt64] = [:]
+        for (entry, frame) in zip(batch.entries, batch.frames) {
+            lowest[entry.gatewayID] = min(lowest[entry.gatewayID] ?? .max, frame.sequence)
+        }
+        // Frames of those gateways queued behind the failed batch must not be committed either: a later
+        // cumulative ack would then cover the frames that were lost. They come again after the reconnect.
+        let dropped: [(any Channel, UInt64)] = self.batch.withLockedValue { next in
+            var keptEntries: [WALEntry] = []
+            var keptFrames: [CaptureFrame] = []
+            for (entry, frame) in zip(next.entries, next.frames) {
+                if lowest[entry.gatewayID] != nil {
+                    lowest[entry.gatewayID] = min(lowest[entry.gatewayID] ?? .max, frame.sequence)
+                } else {
+                    keptEntries.append(entry)
+                    keptFrames.append(frame)
+                }
+            }
+            next.entries = keptEntries
+            next.frames = keptFrames
+            let droppedAcks = Array(next.acks.values)
+            next.acks = [:]
+            return droppedAcks
+        }
+        accepted.withLockedValue { accepted in
+            for (gateway, seq) in lowest { accepted[gateway] = seq - 1 }
+        }
+        for (channel, _) in dropped { channel.close(promise: nil) }
+        flags.withLockedValue {
+            $0.errors += 1
+            if error.code == .diskFull { $0.diskFull = true }
+        }
+        for (channel, _) in batch.acks.values { channel.close(promise: nil) }
+        // Try again in a second: the gateways reconnect and resend; if the disk is still full this repeats.
+        walQueue.asyncAfter(deadline: .now() + 1) {
+            self.flags.withLockedValue { $0.diskFull = false }
+        }
+    }
+
+    private func store(_ frames: [(String, CaptureFrame)], segment: UInt64) {
+        var finished: [(CaptureRecord, UInt64)] = []
+        for (gatewayID, frame) in frames {
+            do {
+                if let done = try assembler.apply(frame, gatewayID: gatewayID, segment: segment) {
+                    finished.append((done.record, done.firstSegment))
+                }
+            } catch {
+                flags.withLockedValue { $0.errors += 1 }
+                logger.error("cannot store a frame", metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
+            }
+        }
+        record(finished)
+    }
+
+    private func record(_ finished: [(CaptureRecord, UInt64)]) {
+        guard !finished.isEmpty else { return }
+        do {
+            let entries = try deliveryLog.add(finished)
+            flags.withLockedValue { $0.exchanges += UInt64(entries.count) }
+            for entry in entries { delivery.enqueue(entry) }
+        } catch {
+            flags.withLockedValue { $0.errors += 1 }
+            logger.error("cannot record finished exchanges for delivery", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// sessiond committed every record up to `seq` (called by the delivery sender).
+    func deliveryAcknowledged(_ seq: UInt64) {
+        storeQueue.async {
+            self.deliveryLog.acknowledge(seq)
+            self.collectSegments()
+        }
+    }
+
+    /// Deletes WAL segments below everything still needed (open exchanges, unacknowledged records).
+    private func collectSegments() {
+        let needed = [assembler.lowestSegmentInUse, deliveryLog.lowestSegmentInUse].compactMap { $0 }.min()
+        walQueue.async {
+            let watermark = needed ?? self.wal.currentSegment
+            for segment in self.wal.segments where segment < watermark { self.wal.delete(segment) }
+            self.flags.withLockedValue { $0.walBytes = self.wal.totalBytes }
+        }
+    }
+
+    /// Closes exchanges whose gateway is gone: not connected and silent for `grace`.
+    func reapLostExchanges(grace: TimeInterval) {
+        storeQueue.async {
+            let connected = self.connectedGateways.withLockedValue { Set($0.keys) }
+            let cutoff = Date().addingTimeInterval(-grace)
+            guard Date().timeIntervalSince(self.startedAt) > grace else { return }
+            var finished: [(CaptureRecord, UInt64)] = []
+            for gateway in self.assembler.gatewaysWithOpenExchanges where !connected.contains(gateway) {
+                finished += self.assembler.closeLost(gatewayID: gateway, idleSince: cutoff).map { ($0.record, $0.firstSegment) }
+            }
+            self.record(finished)
+            self.collectSegments()
+        }
+    }
+
+    /// Makes everything received durable and stored (SIGTERM).
+    func drain() {
+        walQueue.sync {}
+        let pending: Bool = batch.withLockedValue { !$0.entries.isEmpty }
+        if pending { walQueue.sync { self.commit() } }
+        storeQueue.sync {}
+    }
+
+    var counters: [String: Double] {
+        let f = flags.withLockedValue { $0 }
+        return [
+            "wal_bytes": Double(f.walBytes), "frames_durable": Double(f.framesDurable), "exchanges": Double(f.exchanges),
+            "duplicates_dropped": Double(f.duplicates), "errors": Double(f.errors), "disk_full": f.diskFull ? 1 : 0,
+            "gateways_connected": Double(connectedGateways.withLockedValue { $0.count }),
+            "delivery_pending": Double(delivery.pendingCount), "delivery_acked_seq": Double(delivery.acknowledgedThrough),
+        ]
+    }
+
+    var health: (String, String?) {
+        let f = flags.withLockedValue { $0 }
+        if f.diskFull { return ("failing", "disk full: not acknowledging") }
+        if f.walBytes > walLimit { return ("failing", "WAL over ingest.wal_max_bytes: not acknowledging") }
+        if !delivery.isConnected { return ("degraded", "sessiond not connected; records wait in the WAL") }
+        return ("ok", nil)
+    }
+}

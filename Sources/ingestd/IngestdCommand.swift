@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Shared
+
+/// `ingestd`: write-ahead log, object store, delivery to sessiond.
+@main
+struct IngestdCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingestd",
+        abstract: "Flightlog's ingest daemon: makes capture frames durable and stores them as objects."
+    )
+
+    @OptionGroup var options: DaemonOptions
+
+    func run() async throws {
+        let configuration = try await options.loadConfiguration(component: "ingestd")
+        let logger = LoggingSetup.bootstrap(component: "ingestd", level: configuration.log.level)
+        do {
+            try await Ingestd.run(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("ingestd stopped", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("ingestd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
