@@ -52,6 +52,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["Pricing/prices.json"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

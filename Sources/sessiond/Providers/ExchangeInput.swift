@@ -1,0 +1,62 @@
+import Foundation
+import Shared
+
+/// What a provider parser reads: the exchange's request and response as stored.
+struct ExchangeInput {
+    var host: String
+    var path: String
+    var method: String
+    var requestHeaders: [String: String]
+    var responseHeaders: [String: String]
+    var status: Int?
+    var request: [UInt8]
+    var response: [UInt8]
+    var webSocketMessages: [(direction: WebSocketDirection, payload: [UInt8])]
+    /// The record says the response was cut short (client abort, upstream error, gateway lost).
+    var incomplete: Bool
+
+    var isEventStream: Bool {
+        responseHeaders["content-type"]?.lowercased().hasPrefix("text/event-stream") == true
+    }
+
+    /// The path without its query string.
+    var route: String { String(path.split(separator: "?", maxSplits: 1).first ?? "") }
+}
+
+/// A provider's parser: recognises its exchanges and reads them.
+protocol ProviderParser: Sendable {
+    func accepts(_ input: ExchangeInput) -> Bool
+    func parse(_ input: ExchangeInput) -> [ParsedExchange]
+}
+
+/// Picks the parser by host and path; anything unrecognised is provider `unknown`.
+enum ProviderRouter {
+    static let parsers: [any ProviderParser] = [AnthropicParser(), OpenAIParser(), GeminiParser()]
+
+    static func parse(_ input: ExchangeInput) -> [ParsedExchange] {
+        for parser in parsers where parser.accepts(input) {
+            return parser.parse(input)
+        }
+        var unknown = ParsedExchange()
+        unknown.endpoint = input.route
+        return [unknown]
+    }
+}
+
+/// Shared conversation helpers.
+enum Conversation {
+    /// Agents inject reminders into user turns; they are not the user's intent and differ between turns.
+    static func stripInjected(_ text: String) -> String {
+        var out = text
+        for tag in ["system-reminder", "command-message", "local-command-stdout"] {
+            while let open = out.range(of: "<\(tag)>"), let close = out.range(of: "</\(tag)>", range: open.upperBound..<out.endIndex) {
+                out.removeSubrange(open.lowerBound..<close.upperBound)
+            }
+        }
+        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func fingerprint(role: String, text: String) -> String {
+        "\(role)|\(stripInjected(text).prefix(4096))"
+    }
+}

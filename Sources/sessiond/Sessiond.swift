@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+
+/// Assembles sessiond: the store (migrated), the tracker (restored), the record socket, the status report.
+enum Sessiond {
+    static func run(configuration: Configuration, logger: Logger) async throws {
+        let state = StateDirectory(root: configuration.home)
+        try state.prepareCommon()
+        let prices = try PriceTable.load(overrides: configuration.sessions.priceFile)
+        let store = try await StoreFactory.open(url: configuration.database.url, logger: logger)
+        try await store.migrate()
+        let idle = configuration.sessions.idleTimeout.components
+        var tracker = SessionTracker(idleTimeoutNanoseconds: idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000)
+        try await store.loadTracker(into: &tracker, since: Timestamp.string(
+            nanoseconds: Int64((Date().timeIntervalSince1970 - 7 * 86400) * 1_000_000_000)))
+        let processor = RecordProcessor(store: store, tracker: tracker, prices: prices, state: state, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let snapshot = StatusSnapshot(processor: processor)
+        let reporter = StatusReporter(component: "sessiond", state: state, logger: logger) { snapshot.current }
+        let server = RecordServer(path: state.sessionSocket, processor: processor, group: group, logger: logger) {
+            reporter.ready()
+        }
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: [.init(service: snapshot), .init(service: server), .init(service: reporter)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        try await serviceGroup.run()
+        try? await store.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// Copies the processor's counters out of the actor once a second, for the synchronous status reporter.
+final class StatusSnapshot: Service, @unchecked Sendable {
+    private let processor: RecordProcessor
+    private let lock = NSLock()
+    private var value: (String, String?, [String: Double]) = ("ok", nil, [:])
+
+    init(processor: RecordProcessor) {
+        self.processor = processor
+    }
+
+    var current: (health: String, detail: String?, counters: [String: Double]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let counters = await processor.counters
+            let healthy = await processor.databaseHealthy
+            lock.withLock {
+                value = (healthy ? "ok" : "failing", healthy ? nil : "database unavailable: records wait unacknowledged", counters)
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}
+
+/// Picks the backend from `database.url`.
+enum StoreFactory {
+    static func open(url: String, logger: Logger) async throws -> any TurnStore {
+        if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard path.hasPrefix("/") else {
+                throw SessiondError(.configuration, "database.url: '\(url)' needs an absolute path (sqlite:///path/flightlog.db)")
+            }
+            return try await SQLiteTurnStore.open(path: path, logger: logger)
+        }
+        return try await PostgresTurnStore.open(url: url, logger: logger)
+    }
+}

@@ -1,0 +1,118 @@
+import Crypto
+import Foundation
+
+/// Assigns turns to sessions from the cues DESIGN.md lists, strongest first: the client's own session
+/// id, `previous_response_id` chaining, conversation continuity (this request's messages extend an
+/// earlier request's), the prompt hash (system prompt + first user message) within the idle timeout.
+/// A value type: the same turns in the same order give the same sessions, and a failed database write
+/// rolls back by restoring a copy.
+struct SessionTracker: Equatable {
+    struct Session: Equatable {
+        var id: String
+        var lastActivity: Int64
+        var turnCount: Int
+        var lastChainHash: String
+        var systemHash: String?
+    }
+
+    /// Where a turn goes.
+    struct Assignment: Equatable {
+        var sessionID: String
+        var isNew: Bool
+        /// The turn's position in its session, from 1.
+        var seq: Int
+        var previousChainHash: String
+        /// The cue that decided (`client_id`, `previous_response`, `continuity`, `prompt_hash`, `new`).
+        var cue: String
+        var systemPromptChanged: Bool
+    }
+
+    private(set) var sessions: [String: Session] = [:]
+    private var byClientID: [String: String] = [:]
+    private var byResponseID: [String: String] = [:]
+    private var byConversation: [String: String] = [:]
+    private var byPrompt: [String: String] = [:]
+    let idleTimeout: Int64
+
+    init(idleTimeoutNanoseconds: Int64) {
+        self.idleTimeout = idleTimeoutNanoseconds
+    }
+
+    static func hash(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Chain hashes of every prefix of the conversation: `h[i]` covers messages `0...i`.
+    static func prefixHashes(_ fingerprints: [String]) -> [String] {
+        var out: [String] = []
+        var previous = ""
+        for f in fingerprints {
+            previous = hash(previous + "\u{1e}" + f)
+            out.append(previous)
+        }
+        return out
+    }
+
+    static func promptHash(system: String?, firstUser: String?) -> String? {
+        guard let firstUser, !firstUser.isEmpty else { return nil }
+        return hash((system.map(Conversation.stripInjected) ?? "") + "\u{1f}" + firstUser)
+    }
+
+    /// Decides the session of a model turn (or of a side request, which only joins on a strong cue) and
+    /// records the turn's cues for the turns after it.
+    mutating func assign(captureID: String, parsed: ParsedExchange, at time: Int64) -> Assignment? {
+        let prefixes = Self.prefixHashes(parsed.messageFingerprints)
+        let prompt = Self.promptHash(system: parsed.systemPrompt, firstUser: parsed.firstUserPrompt)
+        var chosen: (String, String)?
+        if let client = parsed.clientSessionID, let id = byClientID[client] {
+            chosen = (id, "client_id")
+        } else if let previous = parsed.previousResponseID, let id = byResponseID[previous] {
+            chosen = (id, "previous_response")
+        } else if parsed.isModelTurn {
+            // The longest earlier conversation this one extends.
+            for h in prefixes.dropLast().reversed() {
+                if let id = byConversation[h], let s = sessions[id], time - s.lastActivity <= idleTimeout * 12 {
+                    chosen = (id, "continuity")
+                    break
+                }
+            }
+            if chosen == nil, parsed.clientSessionID == nil, let prompt, let id = byPrompt[prompt],
+               let s = sessions[id], time - s.lastActivity <= idleTimeout {
+                chosen = (id, "prompt_hash")
+            }
+        }
+        guard chosen != nil || parsed.isModelTurn || parsed.isPrewarm else { return nil }
+        let (sessionID, cue) = chosen ?? ("s_" + captureID.lowercased(), "new")
+        var session = sessions[sessionID] ?? Session(id: sessionID, lastActivity: time, turnCount: 0, lastChainHash: "", systemHash: nil)
+        let isNew = sessions[sessionID] == nil
+        let systemHash = parsed.systemPrompt.map { Self.hash(Conversation.stripInjected($0)) }
+        let changed = parsed.isModelTurn && session.systemHash != nil && systemHash != nil && session.systemHash != systemHash
+        let assignment = Assignment(sessionID: sessionID, isNew: isNew, seq: session.turnCount + 1,
+                                    previousChainHash: session.lastChainHash, cue: cue, systemPromptChanged: changed)
+        session.turnCount += 1
+        session.lastActivity = max(session.lastActivity, time)
+        if parsed.isModelTurn, let systemHash { session.systemHash = systemHash }
+        sessions[sessionID] = session
+        if let client = parsed.clientSessionID { byClientID[client] = sessionID }
+        if let response = parsed.responseID { byResponseID[response] = sessionID }
+        if let last = prefixes.last, parsed.isModelTurn { byConversation[last] = sessionID }
+        if let prompt, parsed.isModelTurn { byPrompt[prompt] = sessionID }
+        return assignment
+    }
+
+    /// Records the chain hash of the turn just written.
+    mutating func chained(_ sessionID: String, hash: String) {
+        sessions[sessionID]?.lastChainHash = hash
+    }
+
+    /// Rebuilds the indexes from stored turns (oldest first) after a restart.
+    mutating func restore(sessionID: String, lastActivity: Int64, turnCount: Int, lastChainHash: String, systemHash: String?,
+                          clientID: String?, responseIDs: [String], conversationHashes: [String], promptHash: String?) {
+        sessions[sessionID] = Session(id: sessionID, lastActivity: lastActivity, turnCount: turnCount,
+                                      lastChainHash: lastChainHash, systemHash: systemHash)
+        if let clientID { byClientID[clientID] = sessionID }
+        for r in responseIDs { byResponseID[r] = sessionID }
+        for c in conversationHashes { byConversation[c] = sessionID }
+        if let promptHash { byPrompt[promptHash] = sessionID }
+    }
+}
