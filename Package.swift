@@ -154,6 +154,7 @@ let package = Package(
             name: "IngestdTests",
             dependencies: [
                 "ingestd", "Shared",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
