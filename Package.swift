@@ -52,7 +52,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            exclude: ["Pricing/prices.json"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -84,6 +83,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["LEAD-NOTICE.md"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -98,6 +98,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Pricing/prices.json", "LEAD-NOTICE.md"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -164,6 +165,8 @@ let package = Package(
             name: "SessiondTests",
             dependencies: [
                 "sessiond", "Shared",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

@@ -8,7 +8,7 @@ packages=(
   postgresql-15                                                # the real database the test suite runs against
   curl openssl zstd python3-venv                               # clients and baselines used by tests and bench
 )
-[ "${FLIGHTLOG_BENCH:-0}" = 1 ] && packages+=(hey)
+[ "${FLIGHTLOG_BENCH:-0}" = 1 ] && packages+=(hey nginx-light)   # load generator and a fast origin for make bench
 
 missing=()
 for p in "${packages[@]}"; do

@@ -279,7 +279,8 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         logger.info("connected to ingestd", metadata: ["resending": "\(resend)"])
         var helloBytes = ByteBuffer()
         CaptureFrameCodec.encode(hello, into: &helloBytes)
-        channel.write(helloBytes, promise: nil)
+        // Flushed on its own: ingestd learns who we are even before the first exchange.
+        channel.writeAndFlush(helloBytes, promise: nil)
         flush()
         channel.closeFuture.whenComplete { _ in self.disconnected() }
     }

@@ -25,6 +25,8 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         var responseHeadSent = false
         var responseComplete = false
         var upstreamReusable = true
+        /// The upstream answered 101; the switch to raw relaying happens at that answer's `.end`.
+        var upgradeHead: HTTPResponseHead?
 
         init(recorder: ExchangeRecorder?, target: UpstreamTarget, upstreamHead: HTTPRequestHead, clientKeepAlive: Bool) {
             self.recorder = recorder
@@ -242,13 +244,19 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
             if !head.isKeepAlive { exchange.upstreamReusable = false }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             if head.status == .switchingProtocols {
-                upgradeToWebSocket(exchange, head: head, context: context)
+                // The decoder still delivers this answer's `.end`; the pipeline changes then, so nothing
+                // HTTP-shaped reaches the raw relay.
+                exchange.upgradeHead = head
             }
         case .body(let body):
             exchange.recorder?.responseBody(body)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             if !context.channel.isWritable { exchange.upstream?.pauseReads() }
         case .end(let trailers):
+            if let upgrade = exchange.upgradeHead {
+                upgradeToWebSocket(exchange, head: upgrade, context: context)
+                return
+            }
             exchange.responseComplete = true
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             exchange.recorder?.end(.complete)
