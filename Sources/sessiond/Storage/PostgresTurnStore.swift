@@ -38,16 +38,28 @@ actor PostgresTurnStore: TurnStore {
     }
 
     func migrate() async throws {
-        try await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        var applied: Set<Int64> = []
-        for try await version in try await client.query("SELECT version FROM schema_migrations").decode(Int64.self) {
-            applied.insert(version)
+        // A role that may only read and write (deploy/postgres-role.sql) cannot CREATE, even `IF NOT EXISTS`:
+        // create the bookkeeping table only when it is missing, and skip migrations already applied.
+        let present = try await client.query("SELECT to_regclass('schema_migrations')::text").decode(String?.self)
+        var exists = false
+        for try await name in present where name != nil { exists = true }
+        if !exists {
+            try await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
         }
+        let applied = try await appliedMigrations()
         for migration in Schema.migrations(.postgres) where !applied.contains(Int64(migration.version)) {
             let logger = self.logger
             try await client.withTransaction(logger: logger) { connection in
-                // One migration at a time across several sessionds sharing the database.
+                // One migration at a time across several sessionds sharing the database; whoever waited on the
+                // lock finds the version applied and does nothing.
                 try await connection.query("SELECT pg_advisory_xact_lock(7305516)", logger: logger)
+                var check = PostgresBindings()
+                check.append(Int64(migration.version))
+                let rows = try await connection.query(PostgresQuery(
+                    unsafeSQL: "SELECT count(*) FROM schema_migrations WHERE version = $1", binds: check), logger: logger)
+                var already: Int64 = 0
+                for try await n in rows.decode(Int64.self) { already = n }
+                guard already == 0 else { return }
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
@@ -59,6 +71,14 @@ actor PostgresTurnStore: TurnStore {
                     binds: binds), logger: logger)
             }
         }
+    }
+
+    private func appliedMigrations() async throws -> Set<Int64> {
+        var applied: Set<Int64> = []
+        for try await version in try await client.query("SELECT version FROM schema_migrations").decode(Int64.self) {
+            applied.insert(version)
+        }
+        return applied
     }
 
     func existing(_ captureIDs: [String]) async throws -> Set<String> {
@@ -139,11 +159,11 @@ actor PostgresTurnStore: TurnStore {
 
     private static func updateSessions(_ turns: [TurnWrite], on connection: PostgresConnection, logger: Logger) async throws {
         var order: [String] = []
-        var totals: [String: (count: Int64, usage: TokenUsage, cost: Double?, last: SessionDelta)] = [:]
+        var totals: [String: (turns: Int64, usage: TokenUsage, cost: Double?, last: SessionDelta)] = [:]
         for turn in turns {
             guard let id = turn.sessionID, let d = turn.sessionDelta else { continue }
             if var t = totals[id] {
-                t.count += 1
+                t.turns += d.countsAsTurn ? 1 : 0
                 t.usage.input += d.usage.input
                 t.usage.output += d.usage.output
                 t.usage.cacheRead += d.usage.cacheRead
@@ -155,14 +175,14 @@ actor PostgresTurnStore: TurnStore {
                 var usage = d.usage
                 usage.cacheWrite5m = d.usage.cacheWrite
                 usage.cacheWrite1h = 0
-                totals[id] = (1, usage, d.cost, d)
+                totals[id] = (d.countsAsTurn ? 1 : 0, usage, d.cost, d)
                 order.append(id)
             }
         }
         for id in order {
             guard let t = totals[id] else { continue }
             var binds = PostgresBindings()
-            binds.append(t.count)
+            binds.append(t.turns)
             binds.append(t.usage.input)
             binds.append(t.usage.output)
             binds.append(t.usage.cacheRead)
@@ -208,7 +228,7 @@ actor PostgresTurnStore: TurnStore {
                 switch value {
                 case .int(let i): binds.append(i)
                 case .double(let d): binds.append(d)
-                case .text(let s): binds.append(s)
+                case .text(let s): binds.append(Self.storable(s))
                 case .null: binds.appendNull()
                 }
             }
@@ -217,32 +237,64 @@ actor PostgresTurnStore: TurnStore {
         return ("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", ")) \(suffix)", binds)
     }
 
+    /// PostgreSQL text cannot hold U+0000 (a JSON `\\u0000` in a tool result is enough to send one); it becomes
+    /// U+FFFD so the turn is kept rather than refused. SQLite stores it as it is.
+    static func storable(_ s: String) -> String {
+        s.utf8.contains(0) ? s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : s
+    }
+
     func loadTracker(into tracker: inout SessionTracker, since: String) async throws {
         var binds = PostgresBindings()
         binds.append(since)
         let rows = try await client.query(PostgresQuery(unsafeSQL: """
-            SELECT id, last_activity_ns, turn_count, last_chain_hash, system_hash, external_id, prompt_hash
+            SELECT id, last_activity_ns, last_chain_hash, system_hash, external_id, prompt_hash
             FROM sessions WHERE last_activity_at >= $1 ORDER BY last_activity_at
             """, binds: binds))
-        var sessions: [(String, Int64, Int64, String, String?, String?, String?)] = []
-        for try await row in rows.decode((String, Int64, Int64, String, String?, String?, String?).self) { sessions.append(row) }
-        for (id, last, count, chain, system, external, prompt) in sessions {
-            var turnBinds = PostgresBindings()
-            turnBinds.append(id)
-            var responses: [String] = []
-            var conversations: [String] = []
-            for try await (response, conversation) in try await client.query(PostgresQuery(
-                unsafeSQL: "SELECT response_id, conversation_hash FROM turns WHERE session_id = $1 ORDER BY id", binds: turnBinds)
-            ).decode((String?, String?).self) {
-                if let response { responses.append(response) }
-                if let conversation { conversations.append(conversation) }
-            }
-            tracker.restore(sessionID: id, lastActivity: last, turnCount: Int(count), lastChainHash: chain, systemHash: system,
-                            clientID: external, responseIDs: responses, conversationHashes: conversations, promptHash: prompt)
+        var sessions: [(String, Int64, String, String?, String?, String?)] = []
+        for try await row in rows.decode((String, Int64, String, String?, String?, String?).self) { sessions.append(row) }
+        // One pass over those sessions' turns (not one query per session): their cues and the last seq used.
+        var cues: [String: (seq: Int, responses: [String], conversations: [String])] = [:]
+        for try await (id, seq, response, conversation) in try await client.query(PostgresQuery(unsafeSQL: """
+            SELECT session_id, seq, response_id, conversation_hash FROM turns
+            WHERE session_id IN (SELECT id FROM sessions WHERE last_activity_at >= $1) ORDER BY id
+            """, binds: binds)).decode((String, Int64?, String?, String?).self) {
+            var c = cues[id] ?? (0, [], [])
+            c.seq = max(c.seq, Int(seq ?? 0))
+            if let response { c.responses.append(response) }
+            if let conversation { c.conversations.append(conversation) }
+            cues[id] = c
+        }
+        for (id, last, chain, system, external, prompt) in sessions {
+            let c = cues[id] ?? (0, [], [])
+            tracker.restore(sessionID: id, lastActivity: last, turnCount: c.seq, lastChainHash: chain, systemHash: system,
+                            clientID: external, responseIDs: c.responses, conversationHashes: c.conversations,
+                            promptHash: prompt)
         }
     }
 
     func close() async throws {
         runner.cancel()
+    }
+
+    nonisolated func isPermanent(_ error: any Error) -> Bool {
+        let underlying = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.commitError } ?? error
+        guard let error = underlying as? PSQLError, error.code == .server,
+              let state = error.serverInfo?[.sqlState] else { return false }
+        // Class 22 data exception, 23 integrity constraint, 54 program limit (a row too large), P0001 an
+        // exception raised by a trigger: the rows, not the server. Everything else (08 connection, 40 rollback,
+        // 42501 privilege, 53 resources, 57 shutdown, …) may pass later.
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54") || state == "P0001"
+    }
+
+    func execute(_ sql: String) async throws {
+        try await client.query(PostgresQuery(unsafeSQL: sql))
+    }
+
+    func count(_ table: String) async throws -> Int {
+        var n: Int64 = 0
+        for try await value in try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).decode(Int64.self) {
+            n = value
+        }
+        return Int(n)
     }
 }

@@ -83,11 +83,11 @@ actor SQLiteTurnStore: TurnStore {
                  bind(.optional(s.gitContext)), bind(.optional(s.promptHash))])
         }
         let columns = turn.values.keys.sorted()
-        _ = try await connection.query(
-            "INSERT INTO turns (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT(capture_id) DO NOTHING",
-            columns.map { bind(turn.values[$0] ?? .null) })
-        guard let turnID = try await connection.query("SELECT id FROM turns WHERE capture_id = ?", [.text(turn.captureID)])
-            .first?.column("id")?.integer else { return }
+        // RETURNING yields no row when the capture id is already stored: a replay then adds no tool calls,
+        // anomalies or session totals a second time.
+        guard let turnID = try await connection.query(
+            "INSERT INTO turns (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT(capture_id) DO NOTHING RETURNING id",
+            columns.map { bind(turn.values[$0] ?? .null) }).first?.column("id")?.integer else { return }
         for (i, call) in turn.toolCalls.enumerated() {
             _ = try await connection.query(
                 "INSERT INTO tool_calls (turn_id, session_id, seq, call_id, name, arguments, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -109,7 +109,7 @@ actor SQLiteTurnStore: TurnStore {
         if let sessionID = turn.sessionID, let d = turn.sessionDelta {
             _ = try await connection.query(
                 """
-                UPDATE sessions SET turn_count = turn_count + 1, input_tokens = input_tokens + ?,
+                UPDATE sessions SET turn_count = turn_count + ?, input_tokens = input_tokens + ?,
                   output_tokens = output_tokens + ?, cache_read_tokens = cache_read_tokens + ?,
                   cache_write_tokens = cache_write_tokens + ?,
                   cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END,
@@ -117,7 +117,8 @@ actor SQLiteTurnStore: TurnStore {
                   model = COALESCE(?, model), last_chain_hash = ?, system_hash = COALESCE(?, system_hash)
                 WHERE id = ?
                 """,
-                [.integer(SQLiteInt64(d.usage.input)), .integer(SQLiteInt64(d.usage.output)), .integer(SQLiteInt64(d.usage.cacheRead)),
+                [.integer(d.countsAsTurn ? 1 : 0),
+                 .integer(SQLiteInt64(d.usage.input)), .integer(SQLiteInt64(d.usage.output)), .integer(SQLiteInt64(d.usage.cacheRead)),
                  .integer(SQLiteInt64(d.usage.cacheWrite)),
                  bind(.optional(d.cost)), bind(.optional(d.cost)), .text(d.lastActivityAt), .integer(SQLiteInt64(d.lastActivityNs)),
                  bind(.optional(d.model)), .text(d.chainHash), bind(.optional(d.systemHash)), .text(sessionID)])
@@ -126,24 +127,56 @@ actor SQLiteTurnStore: TurnStore {
 
     func loadTracker(into tracker: inout SessionTracker, since: String) async throws {
         let sessions = try await connection.query(
-            "SELECT id, last_activity_ns, turn_count, last_chain_hash, system_hash, external_id, prompt_hash FROM sessions WHERE last_activity_at >= ? ORDER BY last_activity_at",
+            "SELECT id, last_activity_ns, last_chain_hash, system_hash, external_id, prompt_hash FROM sessions WHERE last_activity_at >= ? ORDER BY last_activity_at",
             [.text(since)])
+        // One pass over those sessions' turns (not one query per session): their cues and the last seq used.
+        var cues: [String: (seq: Int, responses: [String], conversations: [String])] = [:]
+        for t in try await connection.query(
+            """
+            SELECT session_id, seq, response_id, conversation_hash FROM turns
+            WHERE session_id IN (SELECT id FROM sessions WHERE last_activity_at >= ?) ORDER BY id
+            """, [.text(since)]) {
+            guard let id = t.column("session_id")?.string else { continue }
+            var c = cues[id] ?? (0, [], [])
+            c.seq = max(c.seq, Int(t.column("seq")?.integer ?? 0))
+            if let r = t.column("response_id")?.string { c.responses.append(r) }
+            if let h = t.column("conversation_hash")?.string { c.conversations.append(h) }
+            cues[id] = c
+        }
         for s in sessions {
             guard let id = s.column("id")?.string else { continue }
-            let turns = try await connection.query(
-                "SELECT response_id, conversation_hash FROM turns WHERE session_id = ? ORDER BY id", [.text(id)])
+            let c = cues[id] ?? (0, [], [])
             tracker.restore(sessionID: id, lastActivity: Int64(s.column("last_activity_ns")?.integer ?? 0),
-                            turnCount: Int(s.column("turn_count")?.integer ?? 0),
-                            lastChainHash: s.column("last_chain_hash")?.string ?? "",
+                            turnCount: c.seq, lastChainHash: s.column("last_chain_hash")?.string ?? "",
                             systemHash: s.column("system_hash")?.string, clientID: s.column("external_id")?.string,
-                            responseIDs: turns.compactMap { $0.column("response_id")?.string },
-                            conversationHashes: turns.compactMap { $0.column("conversation_hash")?.string },
+                            responseIDs: c.responses, conversationHashes: c.conversations,
                             promptHash: s.column("prompt_hash")?.string)
         }
     }
 
     func close() async throws {
         try await connection.close()
+    }
+
+    nonisolated func isPermanent(_ error: any Error) -> Bool {
+        guard let error = error as? SQLiteError else { return false }
+        switch error.reason {
+        case .constraint, .constraintCheckFailed, .constraintForeignKeyFailed, .constraintNotNullFailed,
+             .constraintPrimaryKeyFailed, .constraintTriggerFailed, .constraintUniqueFailed, .constraintUniqueRowIDFailed,
+             .constraintStrictDataTypeFailed, .constraintUserFunctionFailed, .tooBig, .mismatch, .range:
+            return true
+        default:
+            // busy, locked, full, I/O, read-only, permissions: the database, not the record.
+            return false
+        }
+    }
+
+    func execute(_ sql: String) async throws {
+        _ = try await connection.query(sql, [])
+    }
+
+    func count(_ table: String) async throws -> Int {
+        Int(try await connection.query("SELECT count(*) AS n FROM \(table)", []).first?.column("n")?.integer ?? 0)
     }
 
     private func bind(_ value: SQLValue) -> SQLiteData {

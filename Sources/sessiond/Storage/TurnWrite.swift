@@ -27,6 +27,8 @@ struct SessionRow: Equatable {
 
 /// What a turn adds to its session's running totals.
 struct SessionDelta: Equatable {
+    /// Whether the turn counts in `sessions.turn_count`: model turns do; side requests and prewarms do not.
+    var countsAsTurn: Bool = true
     var lastActivityAt: String
     var lastActivityNs: Int64
     var model: String?
@@ -61,9 +63,18 @@ protocol TurnStore: Sendable {
     func migrate() async throws
     /// Which of these capture ids are already written (a replay).
     func existing(_ captureIDs: [String]) async throws -> Set<String>
-    /// Writes turns and dead letters in one transaction.
+    /// Writes turns and dead letters in one transaction. A turn whose capture id is already stored is skipped
+    /// whole (its tool calls, anomalies and session totals too), so a replay changes nothing.
     func write(_ turns: [TurnWrite], deadLetters: [DeadLetter]) async throws
     /// Recent sessions and their turns' cues, for the tracker after a restart.
     func loadTracker(into tracker: inout SessionTracker, since: String) async throws
     func close() async throws
+    /// Whether `error`, thrown by ``write(_:deadLetters:)``, is about the data written (a constraint, a value the
+    /// database refuses, a trigger): writing the same rows again would fail again. Anything else (connection lost,
+    /// busy, disk full, permissions) may pass on a later try.
+    nonisolated func isPermanent(_ error: any Error) -> Bool
+    /// Runs one statement (administration, tests and the benchmark; never with input from a record).
+    func execute(_ sql: String) async throws
+    /// `SELECT count(*) FROM table`.
+    func count(_ table: String) async throws -> Int
 }
