@@ -30,6 +30,9 @@ enum Sessiond {
             logger: logger
         ))
         try await serviceGroup.run()
+        // Let the batch being written finish (it is acknowledged or, unacknowledged, resent after a restart),
+        // and only then close the store under it.
+        await processor.shutdown()
         try? await store.close()
         try? await group.shutdownGracefully()
     }
@@ -40,6 +43,9 @@ final class StatusSnapshot: Service, @unchecked Sendable {
     private let processor: RecordProcessor
     private let lock = NSLock()
     private var value: (String, String?, [String: Double]) = ("ok", nil, [:])
+
+    /// A commit in flight longer than this is reported as a database that does not answer.
+    static let unansweredAfterMilliseconds = 5_000.0
 
     init(processor: RecordProcessor) {
         self.processor = processor
@@ -53,11 +59,17 @@ final class StatusSnapshot: Service, @unchecked Sendable {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let counters = await processor.counters
+            var counters = await processor.counters
             let healthy = await processor.databaseHealthy
-            lock.withLock {
-                value = (healthy ? "ok" : "failing", healthy ? nil : "database unavailable: records wait unacknowledged", counters)
-            }
+            // How long the oldest record handed to the database has waited for its commit (0 when none waits).
+            let lag = await processor.commitStartedAt.map { RecordProcessor.milliseconds(ContinuousClock.now - $0) } ?? 0
+            counters["db_lag_ms"] = lag
+            let stuck = lag > Self.unansweredAfterMilliseconds
+            let health = healthy && !stuck ? "ok" : "failing"
+            let detail: String? = !healthy ? "database unavailable: records wait unacknowledged and are retried"
+                : stuck ? "the database has not answered a commit for \(Int(lag / 1000)) s: records wait unacknowledged"
+                : nil
+            lock.withLock { value = (health, detail, counters) }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }

@@ -16,6 +16,15 @@ actor RecordProcessor {
     private let detector = AnomalyDetector()
     private(set) var counters: [String: Double] = [:]
     private(set) var databaseHealthy = true
+    /// When the commit now running started (nil when none runs): a commit that does not return is a database
+    /// that does not answer, and the status says so long before the driver gives up.
+    private(set) var commitStartedAt: ContinuousClock.Instant?
+    /// One batch at a time, whatever the number of connections: the actor would otherwise interleave two
+    /// batches at their `await`s, and a failed one would roll the tracker back under the other.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var closed = false
+    private var warnedModels: Set<String> = []
 
     init(store: any TurnStore, tracker: SessionTracker, prices: PriceTable, state: StateDirectory, logger: Logger) {
         self.store = store
@@ -25,25 +34,95 @@ actor RecordProcessor {
         self.logger = logger
     }
 
-    /// Writes a batch of `(delivery seq, record JSON)`; returns once it is committed. Throws when the database
-    /// refused it (the caller retries; nothing is acknowledged).
+    /// Writes a batch of `(delivery seq, record JSON)`; returns once every record in it is committed, as turns or
+    /// as a dead letter. Throws when the database could not take it now (the caller retries; nothing may be
+    /// acknowledged).
     func process(_ batch: [(UInt64, ByteBuffer)]) async throws {
+        await acquire()
+        defer { release() }
+        guard !closed else { throw SessiondError(.database, "sessiond is stopping; the batch stays unacknowledged") }
         let started = ContinuousClock.now
+        commitStartedAt = started
+        defer { commitStartedAt = nil }
+        do {
+            try await commitSplittingOutPoison(batch)
+            databaseHealthy = true
+            counters["db_commit_ms_last"] = Self.milliseconds(ContinuousClock.now - started)
+        } catch {
+            bump("db_errors", 1)
+            databaseHealthy = false
+            throw SessiondError(.database, String(reflecting: error))
+        }
+    }
+
+    /// Waits for the batch being written, then refuses new ones: the store may be closed after this returns.
+    func shutdown() async {
+        await acquire()
+        closed = true
+        release()
+    }
+
+    private func acquire() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    private func release() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+    }
+
+    /// Commits the batch in one transaction. When the database refuses it because of what is in it, the batch is
+    /// halved until the record it refuses is alone; that record becomes a dead letter and the rest are written,
+    /// so one bad record never wedges the pipeline. Any other failure is thrown for a later retry.
+    private func commitSplittingOutPoison(_ batch: ArraySlice<(UInt64, ByteBuffer)>) async throws {
+        do {
+            try await commit(batch, deadLettering: [])
+        } catch let error where store.isPermanent(error) {
+            guard batch.count > 1 else {
+                let (seq, payload) = batch[batch.startIndex]
+                let id = (try? JSONDecoder().decode(CaptureRecord.self, from: Data(payload.readableBytesView)))?.captureID
+                logger.error("the database refuses a record; it goes to dead_letters", metadata: [
+                    "seq": "\(seq)", "capture_id": "\(id.map { $0.uuidString.lowercased() } ?? "?")",
+                    "error": "\(String(reflecting: error))"])
+                try await commit([], deadLettering: [DeadLetter(
+                    captureID: id?.uuidString.lowercased(), deliverySeq: seq,
+                    error: "refused by the database: \(String(reflecting: error))", record: Self.text(payload))])
+                return
+            }
+            let middle = batch.startIndex + batch.count / 2
+            try await commitSplittingOutPoison(batch[..<middle])
+            try await commitSplittingOutPoison(batch[middle...])
+        }
+    }
+
+    private func commitSplittingOutPoison(_ batch: [(UInt64, ByteBuffer)]) async throws {
+        try await commitSplittingOutPoison(batch[...])
+    }
+
+    /// One transaction: the batch's turns and dead letters. The tracker is rolled back when it fails, so a retry
+    /// assigns the same sessions.
+    private func commit(_ batch: ArraySlice<(UInt64, ByteBuffer)>, deadLettering extra: [DeadLetter]) async throws {
         let snapshot = tracker
         var decoded: [(UInt64, CaptureRecord)] = []
-        var deadLetters: [DeadLetter] = []
+        var deadLetters = extra
         for (seq, payload) in batch {
             do {
                 decoded.append((seq, try JSONDecoder().decode(CaptureRecord.self, from: Data(payload.readableBytesView))))
             } catch {
                 deadLetters.append(DeadLetter(captureID: nil, deliverySeq: seq, error: "not a capture record: \(error)",
-                                              record: String(buffer: payload)))
+                                              record: Self.text(payload)))
             }
         }
         do {
             let existing = try await store.existing(decoded.map { $0.1.captureID.uuidString.lowercased() })
             var writes: [TurnWrite] = []
-            for (seq, record) in decoded where !existing.contains(record.captureID.uuidString.lowercased()) {
+            var seen = existing
+            for (seq, record) in decoded {
+                // A record delivered twice (in this batch or before) is written once.
+                guard seen.insert(record.captureID.uuidString.lowercased()).inserted else { continue }
                 do {
                     writes += try turns(for: record)
                 } catch {
@@ -54,17 +133,23 @@ actor RecordProcessor {
             try await store.write(writes, deadLetters: deadLetters)
             bump("records", Double(batch.count))
             bump("turns", Double(writes.count))
-            bump("replays_skipped", Double(existing.count))
+            bump("model_turns", Double(writes.filter { $0.sessionDelta?.countsAsTurn ?? false }.count))
+            bump("sessions", Double(writes.filter { $0.newSession != nil }.count))
+            bump("replays_skipped", Double(decoded.count - (seen.count - existing.count)))
             bump("dead_letters", Double(deadLetters.count))
-            counters["db_write_ms_last"] = Double((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)
-                + Double((ContinuousClock.now - started).components.seconds) * 1000
-            databaseHealthy = true
         } catch {
             tracker = snapshot
-            bump("db_errors", 1)
-            databaseHealthy = false
-            throw SessiondError(.database, "\(error)")
+            throw error
         }
+    }
+
+    /// A payload as text for `dead_letters.record` (the JSON as received; invalid UTF-8 shown as U+FFFD).
+    private static func text(_ payload: ByteBuffer) -> String {
+        String(decoding: payload.readableBytesView, as: UTF8.self)
+    }
+
+    static func milliseconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
     private func bump(_ name: String, _ amount: Double) {
@@ -104,9 +189,12 @@ actor RecordProcessor {
         let startedAt = Timestamp.string(nanoseconds: started)
         let assignment = tracker.assign(captureID: captureID, parsed: p, at: started)
         let cost = p.isModelTurn ? prices.cost(model: p.model, usage: p.usage, date: String(startedAt.prefix(10))) : nil
-        if p.isModelTurn && cost == nil && p.model != nil {
+        if p.isModelTurn && cost == nil, let model = p.model {
             bump("unknown_model_warnings", 1)
-            logger.warning("no price for model; cost left empty", metadata: ["model": "\(p.model ?? "")"])
+            if warnedModels.insert(model).inserted {
+                logger.warning("no price for this model: its turns get cost NULL (add it with sessions.price_file)",
+                               metadata: ["model": "\(model)"])
+            }
         }
         let requestSHA = record.requestBody?.sha256 ?? ""
         let responseSHA = record.responseBody?.sha256 ?? ""
@@ -157,7 +245,8 @@ actor RecordProcessor {
                               gitContext: client.workingDirectory.flatMap(Self.gitContext), promptHash: prompt)
         }
         let delta = assignment.map { _ in
-            SessionDelta(lastActivityAt: Timestamp.string(nanoseconds: record.end.endedAt), lastActivityNs: started,
+            SessionDelta(countsAsTurn: p.isModelTurn, lastActivityAt: Timestamp.string(nanoseconds: record.end.endedAt),
+                         lastActivityNs: started,
                          model: p.model, usage: p.usage, cost: cost, chainHash: chainHash,
                          systemHash: p.systemPrompt.map { SessionTracker.hash(Conversation.stripInjected($0)) })
         }

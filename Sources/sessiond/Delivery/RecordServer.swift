@@ -32,7 +32,7 @@ final class RecordServer: Service, @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(CaptureFrameDecoder()),
+                        ByteToMessageHandler(CaptureFrameDecoder(maximumFrameLength: 64 * 1024 * 1024)),
                         RecordConnectionHandler(processor: processor, logger: logger),
                     ])
                 }
