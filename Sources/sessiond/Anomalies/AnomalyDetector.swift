@@ -30,34 +30,54 @@ struct AnomalyDetector {
         return found
     }
 
-    /// `password = "…"`-style assignments whose value looks random (Shannon entropy over 4 bits/char).
+    static let assignmentKeys = ["api_key", "apikey", "secret", "token", "password", "passwd", "access_key", "private_key"]
+        .map { Array($0.utf8) }
+
+    /// `password = "…"`-style assignments whose value looks random (Shannon entropy over 4 bits/char). Works on
+    /// the bytes, ASCII case-insensitively, in one pass: requests are large and may hold anything.
     static func highEntropyAssignment(in bytes: [UInt8]) -> String? {
-        let text = String(decoding: bytes.prefix(4 * 1024 * 1024), as: UTF8.self)
-        let keys = ["api_key", "apikey", "secret", "token", "password", "passwd", "access_key", "private_key"]
-        let lower = text.lowercased()
-        for key in keys {
-            var search = lower.startIndex
-            while let range = lower.range(of: key, range: search..<lower.endIndex) {
-                search = range.upperBound
-                var i = range.upperBound
-                var skipped = 0
-                while i < lower.endIndex, " \t\"':=\\".contains(lower[i]), skipped < 6 {
-                    i = lower.index(after: i)
-                    skipped += 1
+        let n = min(bytes.count, 4 * 1024 * 1024)
+        var i = 0
+        while i < n {
+            for key in assignmentKeys where matchesIgnoringCase(key, in: bytes, at: i, end: n) {
+                // Up to six separator bytes (quotes, spaces, JSON escapes) holding a `=` or `:`.
+                let afterKey = i + key.count
+                var j = afterKey
+                var sawAssignment = false
+                while j < n, j - afterKey < 6, separators.contains(bytes[j]) {
+                    if bytes[j] == UInt8(ascii: "=") || bytes[j] == UInt8(ascii: ":") { sawAssignment = true }
+                    j += 1
                 }
-                guard skipped > 0, lower[range.upperBound..<i].contains(where: { $0 == "=" || $0 == ":" }) else { continue }
-                let valueStart = text.index(text.startIndex, offsetBy: lower.distance(from: lower.startIndex, to: i))
-                let value = text[valueStart...].prefix { $0.isLetter || $0.isNumber || "+/_-".contains($0) }
+                guard sawAssignment else { continue }
+                var k = j
+                while k < n, valueBytes.contains(bytes[k]) { k += 1 }
+                let value = bytes[j..<k]
                 if value.count >= 20 && entropy(value) > 4.0 {
-                    return "\(key) = \(value.prefix(4))… (\(value.count) chars)"
+                    let shown = String(decoding: value.prefix(4), as: UTF8.self)
+                    return "\(String(decoding: key, as: UTF8.self)) = \(shown)… (\(value.count) chars)"
                 }
             }
+            i += 1
         }
         return nil
     }
 
-    static func entropy<S: StringProtocol>(_ s: S) -> Double {
-        var counts: [Character: Int] = [:]
+    private static let separators = Set(" \t\"':=\\".utf8)
+    private static let valueBytes = ByteSet([UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                                            UInt8(ascii: "0")...UInt8(ascii: "9")], "+/_-")
+
+    private static func matchesIgnoringCase(_ key: [UInt8], in bytes: [UInt8], at i: Int, end: Int) -> Bool {
+        guard i + key.count <= end else { return false }
+        for (offset, k) in key.enumerated() {
+            let b = bytes[i + offset]
+            let lower = (b >= 0x41 && b <= 0x5a) ? b | 0x20 : b
+            if lower != k { return false }
+        }
+        return true
+    }
+
+    static func entropy<C: Collection>(_ s: C) -> Double where C.Element: Hashable {
+        var counts: [C.Element: Int] = [:]
         for c in s { counts[c, default: 0] += 1 }
         let n = Double(s.count)
         return counts.values.reduce(0) { $0 - (Double($1) / n) * log2(Double($1) / n) }

@@ -3,7 +3,7 @@ import Foundation
 /// Anthropic Messages (`api.anthropic.com/v1/messages`), JSON and SSE, plus its side requests.
 struct AnthropicParser: ProviderParser {
     func accepts(_ input: ExchangeInput) -> Bool {
-        input.host.hasSuffix("anthropic.com")
+        input.hostIs("anthropic.com")
     }
 
     func parse(_ input: ExchangeInput) -> [ParsedExchange] {

@@ -15,8 +15,18 @@ struct ExchangeInput {
     /// The record says the response was cut short (client abort, upstream error, gateway lost).
     var incomplete: Bool
 
+    /// The response is Server-Sent Events: by its content type, or, when no response head was recorded (or a
+    /// proxy dropped the header), by a body that starts like one.
     var isEventStream: Bool {
-        responseHeaders["content-type"]?.lowercased().hasPrefix("text/event-stream") == true
+        if let type = responseHeaders["content-type"]?.lowercased() { return type.hasPrefix("text/event-stream") }
+        let start = response.prefix(16).drop { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }
+        return ["event:", "data:", ":"].contains { start.starts(with: $0.utf8) }
+    }
+
+    /// The host is `domain` or one of its subdomains (`api.anthropic.com` is `anthropic.com`; `notanthropic.com`
+    /// is not).
+    func hostIs(_ domain: String) -> Bool {
+        host == domain || host.hasSuffix("." + domain)
     }
 
     /// The path without its query string.

@@ -3,7 +3,7 @@ import Foundation
 /// Gemini (`generativelanguage.googleapis.com`): `:generateContent` and `:streamGenerateContent`.
 struct GeminiParser: ProviderParser {
     func accepts(_ input: ExchangeInput) -> Bool {
-        input.host.hasSuffix("generativelanguage.googleapis.com") || input.host.hasSuffix("aiplatform.googleapis.com")
+        input.hostIs("generativelanguage.googleapis.com") || input.hostIs("aiplatform.googleapis.com")
     }
 
     func parse(_ input: ExchangeInput) -> [ParsedExchange] {

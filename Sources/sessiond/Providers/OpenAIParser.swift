@@ -4,7 +4,7 @@ import Foundation
 /// JSON, SSE and Responses over WebSocket.
 struct OpenAIParser: ProviderParser {
     func accepts(_ input: ExchangeInput) -> Bool {
-        input.host.hasSuffix("openai.com") || input.host.hasSuffix("chatgpt.com")
+        input.hostIs("openai.com") || input.hostIs("chatgpt.com")
     }
 
     func parse(_ input: ExchangeInput) -> [ParsedExchange] {
@@ -203,6 +203,8 @@ struct OpenAIParser: ProviderParser {
                 if let item = event["item"] as? [String: Any] { items.append(item) }
             case "response.completed", "response.incomplete", "response.failed":
                 if let r = event["response"] as? [String: Any] { readResponseObject(r, into: &p) }
+                // With `store: false` the final response may list no output: the streamed items are the record.
+                if p.toolCalls.isEmpty { for item in items { readOutputItem(item, into: &p) } }
                 if JSON.string(event["type"]) == "response.failed" { p.parseErrors.append("response failed") }
                 return true
             case "error":
