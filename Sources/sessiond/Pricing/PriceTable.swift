@@ -17,6 +17,8 @@ struct PriceTable: Sendable {
         var tierInput: Double?
         var tierOutput: Double?
         var tierCacheRead: Double?
+        var tierCacheWrite5m: Double?
+        var tierCacheWrite1h: Double?
 
         enum CodingKeys: String, CodingKey {
             case model
@@ -29,6 +31,8 @@ struct PriceTable: Sendable {
             case tierInput = "tier_input"
             case tierOutput = "tier_output"
             case tierCacheRead = "tier_cache_read"
+            case tierCacheWrite5m = "tier_cache_write_5m"
+            case tierCacheWrite1h = "tier_cache_write_1h"
         }
     }
 
@@ -81,8 +85,10 @@ struct PriceTable: Sendable {
         let input = tiered ? (p.tierInput ?? p.input) : p.input
         let output = tiered ? (p.tierOutput ?? p.output) : p.output
         let cacheRead = tiered ? (p.tierCacheRead ?? p.cacheRead ?? input) : (p.cacheRead ?? input)
+        let write5m = (tiered ? p.tierCacheWrite5m : nil) ?? p.cacheWrite5m ?? input
+        let write1h = (tiered ? p.tierCacheWrite1h : nil) ?? p.cacheWrite1h ?? write5m
         let total = Double(usage.input) * input + Double(usage.output) * output + Double(usage.cacheRead) * cacheRead
-            + Double(usage.cacheWrite5m) * (p.cacheWrite5m ?? input) + Double(usage.cacheWrite1h) * (p.cacheWrite1h ?? p.cacheWrite5m ?? input)
+            + Double(usage.cacheWrite5m) * write5m + Double(usage.cacheWrite1h) * write1h
         return total / 1_000_000
     }
 }
