@@ -1,0 +1,61 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Shared
+import Testing
+
+@testable import ingestd
+
+/// ingestd over real Unix sockets: a fake gateway sends interleaved exchanges (and resends them after a
+/// reconnect, as a gateway does with what it has not seen acknowledged), a fake sessiond acknowledges the
+/// records. Checks what a user relies on: every exchange is recorded once, with objects whose SHA-256 is
+/// the SHA-256 of the bytes that crossed, and a metadata file.
+@Suite struct IngestIntegrationTests {
+    static let group = MultiThreadedEventLoopGroup.singleton
+
+    /// Every record's bodies are in the store and hash to what was sent; its metadata file exists.
+    static func expectStored(_ exchanges: [TestExchange], records: [FakeSessiond.Received], state: StateDirectory) throws {
+        let layout = ObjectStoreLayout(state: state)
+        for exchange in exchanges {
+            let record = try #require(records.first { $0.captureID == exchange.id }?.record)
+            let request = try #require(record.requestBody)
+            let response = try #require(record.responseBody)
+            #expect(request.sha256 == TestExchange.sha256(exchange.request))
+            #expect(response.sha256 == TestExchange.sha256(exchange.response))
+            #expect(try layout.read(request) == exchange.request)
+            #expect(try layout.read(response) == exchange.response)
+            #expect(FileManager.default.fileExists(atPath: "\(state.root)/\(record.metadataPath)"))
+        }
+    }
+
+    @Test func resentFramesAreRecordedOnceWithObjectsThatHashToTheBytesSent() async throws {
+        let state = try temporaryStateDirectory("int")
+        let sessiond = try await FakeSessiond(socketPath: state.sessionSocket, group: Self.group)
+        let ingestd = try await IngestdUnderTest.start(state: state)
+        let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: Self.group)
+
+        let first = (0..<6).map { i in TestExchange.random(requestBytes: 1_000 + i * 37_000, responseBytes: 200 + i * 51_000) }
+        let firstFrames = try TestExchange.interleave(first, gatewayID: gateway.gatewayID)
+        let lastFirst = firstFrames.last?.sequence ?? 0
+        try await gateway.session(sending: firstFrames, awaitAcknowledgementOf: lastFirst)
+
+        // A reconnect: the gateway sends again what it has (it may not have seen the last acks), then more.
+        let second = [TestExchange.random(requestBytes: 70_000, responseBytes: 130_000)]
+        let secondFrames = try TestExchange.interleave(second, gatewayID: gateway.gatewayID, firstSequence: lastFirst + 1)
+        let all = firstFrames + secondFrames
+        let acknowledged = try await gateway.session(sending: all, awaitAcknowledgementOf: all.last?.sequence ?? 0)
+        #expect(acknowledged == all.last?.sequence)
+
+        let exchanges = first + second
+        let ids = Set(exchanges.map(\.id))
+        #expect(await sessiond.wait { Set($0.map(\.captureID)).isSuperset(of: ids) })
+        await ingestd.stop()
+        await sessiond.stop()
+
+        let records = sessiond.records
+        for id in ids { #expect(records.filter { $0.captureID == id }.count == 1, "capture \(id) delivered once") }
+        #expect(records.map(\.sequence) == records.map(\.sequence).sorted())
+        #expect(sessiond.greetings.first?.gatewayID.hasPrefix("ingestd/") == true)
+        try Self.expectStored(exchanges, records: records, state: state)
+    }
+}
