@@ -40,7 +40,8 @@ final class IngestCoordinator: @unchecked Sendable {
     private let accepted = NIOLockedValueBox<[String: UInt64]>([:])
     private let connectedGateways = NIOLockedValueBox<[String: Int]>([:])
     private let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
-                                           exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0)))
+                                           exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0),
+                                           storeBlocked: String?.none, storeDiskFull: false, stopping: false))
     private let startedAt = Date()
 
     init(wal: WriteAheadLog, assembler: ExchangeAssembler, deliveryLog: DeliveryLog, delivery: DeliverySender,
@@ -61,12 +62,8 @@ final class IngestCoordinator: @unchecked Sendable {
                 var buffer = entry.frame
                 guard let frame = try? CaptureFrameCodec.decode(from: &buffer) else { continue }
                 accepted.withLockedValue { $0[entry.gatewayID] = max($0[entry.gatewayID] ?? 0, frame.sequence) }
-                do {
-                    if let done = try assembler.apply(frame, gatewayID: entry.gatewayID, segment: segment) {
-                        finished.append((done.record, done.firstSegment))
-                    }
-                } catch {
-                    logger.error("cannot replay a WAL frame", metadata: ["error": "\(error)", "segment": "\(segment)"])
+                if let done = apply(frame, gatewayID: entry.gatewayID, segment: segment) {
+                    finished.append((done.record, done.firstSegment))
                 }
             }
             record(finished)
@@ -77,9 +74,10 @@ final class IngestCoordinator: @unchecked Sendable {
         }
     }
 
-    /// True while frames must not be accepted: the WAL is over `ingest.wal_max_bytes` or the disk is full.
+    /// True while frames must not be accepted: the WAL is over `ingest.wal_max_bytes`, the disk is full, or
+    /// the object store cannot be written.
     var isPaused: Bool {
-        flags.withLockedValue { $0.diskFull || $0.walBytes > walLimit }
+        flags.withLockedValue { $0.diskFull || $0.walBytes > walLimit || $0.storeBlocked != nil }
     }
 
     func gatewayConnected(_ id: String) {
@@ -205,16 +203,51 @@ final class IngestCoordinator: @unchecked Sendable {
     private func store(_ frames: [(String, CaptureFrame)], segment: UInt64) {
         var finished: [(CaptureRecord, UInt64)] = []
         for (gatewayID, frame) in frames {
-            do {
-                if let done = try assembler.apply(frame, gatewayID: gatewayID, segment: segment) {
-                    finished.append((done.record, done.firstSegment))
-                }
-            } catch {
-                flags.withLockedValue { $0.errors += 1 }
-                logger.error("cannot store a frame", metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
+            if let done = apply(frame, gatewayID: gatewayID, segment: segment) {
+                finished.append((done.record, done.firstSegment))
             }
         }
         record(finished)
+    }
+
+    /// Applies one durable frame to the assembler. A frame that cannot be used (malformed) is logged and
+    /// skipped. Any other failure is the store's (disk full, unwritable directory): the frame is tried
+    /// again every second until it goes through — never dropped, since its exchange's object would then
+    /// silently miss bytes — and meanwhile nothing new is acknowledged. Runs on the store queue only.
+    private func apply(_ frame: CaptureFrame, gatewayID: String, segment: UInt64) -> ExchangeAssembler.Finished? {
+        var attempts = 0
+        while true {
+            do {
+                let done = try assembler.apply(frame, gatewayID: gatewayID, segment: segment)
+                if attempts > 0 {
+                    flags.withLockedValue {
+                        $0.storeBlocked = nil
+                        $0.storeDiskFull = false
+                    }
+                    logger.notice("the object store takes writes again; acknowledging", metadata: ["attempts": "\(attempts)"])
+                }
+                return done
+            } catch let error as CaptureFrameError {
+                flags.withLockedValue { $0.errors += 1 }
+                logger.error("cannot use a frame", metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
+                return nil
+            } catch {
+                let stopping: Bool = flags.withLockedValue {
+                    $0.storeBlocked = "\(error)"
+                    $0.storeDiskFull = (error as? IngestError)?.code == .diskFull
+                    if attempts == 0 { $0.errors += 1 }
+                    return $0.stopping
+                }
+                if attempts % 60 == 0 {
+                    logger.error("cannot store an exchange's objects; not acknowledging until it can",
+                                 metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
+                }
+                // Shutting down: leave it; the WAL holds the frame and the next start replays it.
+                if stopping { return nil }
+                attempts += 1
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
     }
 
     private func record(_ finished: [(CaptureRecord, UInt64)]) {
@@ -264,6 +297,7 @@ final class IngestCoordinator: @unchecked Sendable {
 
     /// Makes everything received durable and stored (SIGTERM).
     func drain() {
+        flags.withLockedValue { $0.stopping = true }
         walQueue.sync {}
         let pending: Bool = batch.withLockedValue { !$0.entries.isEmpty }
         if pending { walQueue.sync { self.commit() } }
@@ -274,7 +308,8 @@ final class IngestCoordinator: @unchecked Sendable {
         let f = flags.withLockedValue { $0 }
         return [
             "wal_bytes": Double(f.walBytes), "frames_durable": Double(f.framesDurable), "exchanges": Double(f.exchanges),
-            "duplicates_dropped": Double(f.duplicates), "errors": Double(f.errors), "disk_full": f.diskFull ? 1 : 0,
+            "duplicates_dropped": Double(f.duplicates), "errors": Double(f.errors), "disk_full": f.diskFull || f.storeDiskFull ? 1 : 0,
+            "store_blocked": f.storeBlocked == nil ? 0 : 1,
             "gateways_connected": Double(connectedGateways.withLockedValue { $0.count }),
             "delivery_pending": Double(delivery.pendingCount), "delivery_acked_seq": Double(delivery.acknowledgedThrough),
         ]
@@ -283,6 +318,7 @@ final class IngestCoordinator: @unchecked Sendable {
     var health: (String, String?) {
         let f = flags.withLockedValue { $0 }
         if f.diskFull { return ("failing", "disk full: not acknowledging") }
+        if let blocked = f.storeBlocked { return ("failing", "cannot store objects (\(blocked)): not acknowledging") }
         if f.walBytes > walLimit { return ("failing", "WAL over ingest.wal_max_bytes: not acknowledging") }
         if !delivery.isConnected { return ("degraded", "sessiond not connected; records wait in the WAL") }
         return ("ok", nil)

@@ -130,8 +130,10 @@ final class ExchangeAssembler {
         }
     }
 
+    /// Closes the bodies and writes the metadata file. The exchange stays open until all of it succeeded,
+    /// so a failure (disk full) leaves it owed and applying its end again later finishes it.
     private func finish(_ id: UUID, end: ExchangeEnd) throws -> Finished? {
-        guard let exchange = open.removeValue(forKey: id) else { return nil }
+        guard let exchange = open[id] else { return nil }
         let request = try exchange.request?.finish()
         let response = try exchange.responseBody?.finish()
         let name = Self.metadataName(startedAt: exchange.begin.startedAt, id: id)
@@ -139,6 +141,7 @@ final class ExchangeAssembler {
                                    requestBody: request, responseBody: response,
                                    webSocketMessages: exchange.messages, metadataPath: "captures/\(name)")
         try writeMetadata(record, name: name)
+        open[id] = nil
         return Finished(record: record, firstSegment: exchange.segments.min() ?? 0)
     }
 

@@ -21,6 +21,9 @@ final class ObjectWriter {
     private var output: [UInt8] = []
     private let temporaryPath: String
     private var fd: Int32 = -1
+    private var compressorFinished = false
+    /// Set once the object is in place (or found there already).
+    private var reference: BodyReference?
 
     init(layout: ObjectStoreLayout, kind: ObjectKind, format: CompressionFormat, maxBytes: Int) throws {
         self.layout = layout
@@ -42,7 +45,11 @@ final class ObjectWriter {
         }
     }
 
+    /// Hashes and compresses `bytes`. Retry-safe: when it throws (the disk is full) the chunk was not taken,
+    /// so the caller offers the same chunk again once there is room. Compressed output left by earlier
+    /// chunks is written out first, before this chunk is touched.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if output.count >= 256 * 1024 { try drain() }
         fullBytes += Int64(bytes.count)
         fullHash.update(bufferPointer: bytes)
         let room = max(0, maxBytes - Int(storedBytes))
@@ -51,20 +58,25 @@ final class ObjectWriter {
         storedBytes += Int64(kept.count)
         storedHash.update(bufferPointer: kept)
         try compressor.compress(kept, into: &output)
-        if output.count >= 256 * 1024 { try drain() }
     }
 
     func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
-    /// Completes the object and returns its reference.
+    /// Completes the object and returns its reference. Retry-safe: after a failure (disk full) calling it
+    /// again carries on where it stopped, and once it succeeded it returns the same reference.
     func finish() throws -> BodyReference {
-        try compressor.finish(into: &output)
+        if let reference { return reference }
+        if !compressorFinished {
+            try compressor.finish(into: &output)
+            compressorFinished = true
+        }
         try drain()
-        guard fsync(fd) == 0 else { throw IngestError(errno == ENOSPC ? .diskFull : .objectUnwritable, "fsync \(temporaryPath): errno \(errno)") }
-        close(fd)
-        fd = -1
+        guard fsync(fd) == 0 else {
+            let code = errno
+            throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "fsync \(temporaryPath): errno \(code)")
+        }
         let sha = Self.hex(storedHash.finalize())
         let full = storedBytes == fullBytes ? sha : Self.hex(fullHash.finalize())
         let directory = layout.directory(kind: kind, sha256: sha)
@@ -74,29 +86,42 @@ final class ObjectWriter {
             unlink(temporaryPath)
         } else {
             guard rename(temporaryPath, path) == 0 else {
-                throw IngestError(.objectUnwritable, "cannot rename into \(path): errno \(errno)")
+                let code = errno
+                throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "cannot rename into \(path): errno \(code)")
             }
             fsyncDirectory(directory)
         }
-        return BodyReference(kind: kind, sha256: sha, size: storedBytes, truncated: storedBytes < fullBytes,
-                             fullSize: fullBytes, fullSHA256: full, compression: format.rawValue)
+        close(fd)
+        fd = -1
+        let reference = BodyReference(kind: kind, sha256: sha, size: storedBytes, truncated: storedBytes < fullBytes,
+                                      fullSize: fullBytes, fullSHA256: full, compression: format.rawValue)
+        self.reference = reference
+        return reference
     }
 
+    /// Writes the buffered compressed output. Bytes that reached the file are dropped from the buffer even
+    /// when a later write fails, so a retry continues after them instead of writing them twice (which would
+    /// corrupt the compressed stream).
     private func drain() throws {
         guard !output.isEmpty else { return }
-        let n = output.withUnsafeBytes { raw -> Int in
-            var done = 0
+        var done = 0
+        var failure: Int32 = 0
+        output.withUnsafeBytes { raw in
             while done < raw.count, let base = raw.baseAddress {
                 let w = Foundation.write(fd, base + done, raw.count - done)
-                if w <= 0 { return -1 }
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 {
+                    failure = w < 0 ? errno : ENOSPC
+                    return
+                }
                 done += w
             }
-            return done
         }
-        guard n == output.count else {
-            throw IngestError(errno == ENOSPC ? .diskFull : .objectUnwritable, "cannot write \(temporaryPath): errno \(errno)")
+        output.removeFirst(done)
+        guard failure == 0 else {
+            throw IngestError(failure == ENOSPC ? .diskFull : .objectUnwritable,
+                              "cannot write \(temporaryPath): errno \(failure)")
         }
-        output.removeAll(keepingCapacity: true)
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

@@ -40,6 +40,22 @@ struct FakeGateway {
     }
 }
 
+extension FakeGateway {
+    /// As the real gateway does: connect, send everything not yet acknowledged, and when the connection
+    /// drops reconnect (after a short pause) and send again, until `frames.last` is acknowledged.
+    func sendUntilAcknowledged(_ frames: [CaptureFrame]) async {
+        let target = frames.last?.sequence ?? 0
+        var acknowledged: UInt64 = 0
+        while acknowledged < target && !Task.isCancelled {
+            let owed = frames.filter { $0.sequence > acknowledged }
+            if let seen = try? await session(sending: owed, awaitAcknowledgementOf: target) {
+                acknowledged = max(acknowledged, seen)
+            }
+            if acknowledged < target { try? await Task.sleep(for: .milliseconds(50)) }
+        }
+    }
+}
+
 /// sessiond as ingestd sees it: listens on `run/session.sock`, records every record frame, and
 /// acknowledges each one after "committing" it.
 final class FakeSessiond: Sendable {
