@@ -258,9 +258,10 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
                 return
             }
             exchange.responseComplete = true
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             exchange.recorder?.end(.complete)
-            finish(exchange)
+            // Bookkeeping first: writing the end lets the pipelining handler deliver the next request at
+            // once (re-entrantly), and that request must find this exchange already finished.
+            finish(exchange, lastPart: .end(trailers))
         }
     }
 
@@ -328,28 +329,35 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
 
     // MARK: endings
 
-    /// Both directions are done: return the upstream to the pool (or close it) and wait for the next request.
-    private func finish(_ exchange: Exchange) {
-        guard exchange.responseComplete else { return }
-        guard exchange.requestComplete else {
-            // The upstream answered before the request body ended: drop the rest, and the connection with it.
+    /// Both directions are done: return the upstream to the pool (or close it), write `lastPart` (the
+    /// response's end) and wait for the next request.
+    private func finish(_ exchange: Exchange, lastPart: HTTPServerResponsePart? = nil) {
+        guard exchange.responseComplete, let context else { return }
+        if self.exchange === exchange { self.exchange = nil }
+        let closeAfter: Bool
+        if !exchange.requestComplete {
+            // The upstream answered before the request body ended: drop the rest, and the upstream with it.
             exchange.upstream?.close()
-            self.exchange = nil
             discardingRequest = true
             closeWhenDiscarded = !exchange.clientKeepAlive
-            resumeClientReads()
-            return
-        }
-        if let upstream = exchange.upstream {
-            if exchange.upstreamReusable { pool.release(upstream) } else { upstream.close() }
-        }
-        self.exchange = nil
-        resumeClientReads()
-        if !exchange.clientKeepAlive {
-            context?.close(promise: nil)
+            closeAfter = false
         } else {
-            armHeadTimeout()
+            if let upstream = exchange.upstream {
+                if exchange.upstreamReusable { pool.release(upstream) } else { upstream.close() }
+            }
+            closeAfter = !exchange.clientKeepAlive
         }
+        resumeClientReads()
+        if let lastPart {
+            let written = context.writeAndFlush(wrapOutboundOut(lastPart))
+            if closeAfter {
+                let channel = context.channel
+                written.whenComplete { _ in channel.close(promise: nil) }
+            }
+        } else if closeAfter {
+            context.close(promise: nil)
+        }
+        if !closeAfter && !discardingRequest && self.exchange == nil { armHeadTimeout() }
     }
 
     private func failBeforeResponse(_ exchange: Exchange, cause: String) {
@@ -366,8 +374,7 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         exchange.upstreamReusable = false
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        finish(exchange)
+        finish(exchange, lastPart: .end(nil))
     }
 
     private func answerWithoutExchange(_ status: HTTPResponseStatus, reason: String, context: ChannelHandlerContext) {
