@@ -199,10 +199,11 @@ actor RecordProcessor {
         let requestSHA = record.requestBody?.sha256 ?? ""
         let responseSHA = record.responseBody?.sha256 ?? ""
         let status = record.end.status ?? record.response?.status
-        let chainInput = [assignment?.previousChainHash ?? "", captureID, requestSHA, responseSHA, "\(p.usage.input)",
-                          "\(p.usage.output)", "\(p.usage.cacheRead)", "\(p.usage.cacheWrite)", p.model ?? "",
-                          "\(status ?? 0)", record.end.outcome.rawValue].joined(separator: "|")
-        let chainHash = SessionTracker.hash(chainInput)
+        let chainHash = TurnChain.hash(previous: assignment?.previousChainHash ?? "", captureID: captureID,
+                                       requestSHA256: requestSHA, responseSHA256: responseSHA, inputTokens: p.usage.input,
+                                       outputTokens: p.usage.output, cacheReadTokens: p.usage.cacheRead,
+                                       cacheWriteTokens: p.usage.cacheWrite, model: p.model, status: status,
+                                       outcome: record.end.outcome.rawValue)
         if let assignment { tracker.chained(assignment.sessionID, hash: chainHash) }
         let prompt = SessionTracker.promptHash(system: p.systemPrompt, firstUser: p.firstUserPrompt)
         let client = record.begin.client
