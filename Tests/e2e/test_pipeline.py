@@ -1,0 +1,230 @@
+"""The whole recorder as a user runs it: `flightlog up` (operatord with gateway, ingestd and sessiond) in a
+temporary home, real SDK clients through it, the database, status, restarts, verify, and the control socket."""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from gateway_harness import API_HOSTS, free_port, gateway_binary
+
+
+@pytest.fixture
+def recorder(provider, test_ca, tmp_path_factory):
+    bindir = gateway_binary().parent
+    home = Path(f"/tmp/fl-up-{os.getpid()}-{time.monotonic_ns() % 10**8}")
+    home.mkdir()
+    port, metrics = free_port(), free_port()
+    config = home / "config.yaml"
+    config.write_text(json.dumps({
+        "home": str(home),
+        "gateway": {"listen": f"127.0.0.1:{port}", "upstream_ca": str(test_ca.ca_cert),
+                    "upstream_override": [f"{h}=127.0.0.1:{provider.port}" for h in API_HOSTS]},
+        "operator": {"metrics_listen": f"127.0.0.1:{metrics}"},
+        "capture": {"on_failure": "block"},
+    }))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_") and "proxy" not in k.lower()}
+    log = (home / "up.log").open("wb")
+    proc = subprocess.Popen([str(bindir / "flightlog"), "up", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+
+    class Recorder:
+        pass
+
+    r = Recorder()
+    r.home, r.port, r.metrics, r.config, r.bin, r.proc, r.env = home, port, metrics, config, bindir, proc, env
+    r.flightlog = lambda *args, **kw: subprocess.run([str(bindir / "flightlog"), *args, "--config", str(config)],
+                                                      capture_output=True, text=True, env=env, timeout=60, **kw)
+    r.status = lambda: json.loads(r.flightlog("status", "--json").stdout)
+    r.pids = lambda: {c["name"]: c["pid"] for c in r.status()["components"]}
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if all(c["state"] == "running" for c in r.status()["components"]):
+                break
+        except (ValueError, KeyError):
+            pass
+        time.sleep(0.3)
+    else:
+        pytest.fail("recorder did not come up: " + (home / "up.log").read_text()[-2000:])
+    yield r
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    subprocess.run(["rm", "-rf", str(home)])
+
+
+def sdk(recorder):
+    http = anthropic.DefaultHttpxClient(proxy=f"http://127.0.0.1:{recorder.port}",
+                                        verify=str(recorder.home / "ca" / "ca.pem"))
+    return anthropic.Anthropic(api_key="sk-ant-e2e", http_client=http, max_retries=2)
+
+
+def db(recorder, sql, *args, want=None, timeout=30):
+    """Polls the database until the query's first column satisfies `want` (the pipeline is asynchronous)."""
+    deadline = time.time() + timeout
+    rows = []
+    while time.time() < deadline:
+        try:
+            with sqlite3.connect(f"file:{recorder.home}/flightlog.db?mode=ro", uri=True, timeout=5) as c:
+                rows = c.execute(sql, args).fetchall()
+            if want is None or want(rows):
+                return rows
+        except sqlite3.Error:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{sql} -> {rows}")
+
+
+TOOLS = [{"name": "bash", "description": "run a command", "input_schema": {"type": "object", "properties": {
+    "command": {"type": "string"}}}}]
+
+
+def tool_conversation(client, prompt: str) -> list:
+    """A three-turn tool loop: ask, answer the tool call, get the final answer."""
+    messages = [{"role": "user", "content": prompt}]
+    replies = []
+    for _ in range(3):
+        reply = client.messages.create(model="claude-sonnet-4-5", max_tokens=256, tools=TOOLS, messages=messages)
+        replies.append(reply)
+        messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]})
+        uses = [b for b in reply.content if b.type == "tool_use"]
+        if not uses:
+            break
+        messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": u.id, "content": "a.txt"} for u in uses]})
+    return replies
+
+
+def test_a_tool_conversation_is_one_session_with_its_turns_tokens_and_tool_calls(recorder):
+    with sdk(recorder) as client:
+        replies = tool_conversation(client, "list the files please")
+    turns = len(replies)
+    rows = db(recorder, "SELECT session_id, input_tokens, output_tokens, cost_usd FROM turns WHERE is_model_turn = 1",
+              want=lambda r: len(r) == turns)
+    assert len({r[0] for r in rows}) == 1, rows
+    assert sum(r[1] for r in rows) == sum(x.usage.input_tokens for x in replies)
+    assert sum(r[2] for r in rows) == sum(x.usage.output_tokens for x in replies)
+    calls = db(recorder, "SELECT name FROM tool_calls", want=lambda r: len(r) >= 1)
+    assert calls
+    listed = json.loads(recorder.flightlog("sessions", "--json").stdout)
+    assert len(listed) == 1 and int(listed[0]["turn_count"]) == turns
+    shown = recorder.flightlog("show", listed[0]["id"])
+    assert shown.returncode == 0 and "messages" in shown.stdout
+
+
+def test_four_interleaved_conversations_are_four_sessions(recorder):
+    with sdk(recorder) as client:
+        histories = {p: [{"role": "user", "content": p}] for p in ("task one", "task two", "task three", "task four")}
+        for _ in range(2):
+            for prompt, messages in histories.items():
+                reply = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=messages)
+                messages.append({"role": "assistant", "content": reply.content[0].text})
+                messages.append({"role": "user", "content": f"continue {prompt}"})
+    rows = db(recorder, "SELECT session_id FROM turns WHERE is_model_turn = 1", want=lambda r: len(r) == 8)
+    assert len({r[0] for r in rows}) == 4
+
+
+def curl_once(recorder, text: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-sS", "--max-time", "20", "--proxy", f"http://127.0.0.1:{recorder.port}", "--cacert",
+                           str(recorder.home / "ca" / "ca.pem"), "-H", "x-api-key: k", "-H", "content-type: application/json",
+                           "--data", json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8,
+                                                 "messages": [{"role": "user", "content": text}]}),
+                           "https://api.anthropic.com/v1/messages"], capture_output=True, timeout=30)
+
+
+def test_each_child_killed_is_restarted_and_capture_resumes(recorder):
+    for name in ("sessiond", "ingestd", "gateway"):
+        before = recorder.pids()
+        os.kill(before[name], signal.SIGKILL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            now = recorder.status()["components"]
+            c = next(c for c in now if c["name"] == name)
+            if c["state"] == "running" and c["pid"] not in (None, before[name]):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"{name} was not restarted")
+        others = {k: v for k, v in recorder.pids().items() if k != name}
+        assert others == {k: v for k, v in before.items() if k != name}
+        deadline = time.time() + 20
+        while curl_once(recorder, f"after {name}").returncode != 0 and time.time() < deadline:
+            time.sleep(0.5)
+    db(recorder, "SELECT count(*) FROM turns", want=lambda r: r[0][0] >= 3)
+    # Nothing recorded twice.
+    assert db(recorder, "SELECT count(*) - count(DISTINCT capture_id) FROM turns")[0][0] == 0
+
+
+def test_restart_command_touches_only_that_daemon(recorder):
+    before = recorder.pids()
+    r = recorder.flightlog("restart", "ingestd")
+    assert r.returncode == 0, r.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        after = recorder.pids()
+        if after["ingestd"] not in (None, before["ingestd"]) and recorder.status()["components"][1]["state"] == "running":
+            break
+        time.sleep(0.3)
+    assert after["ingestd"] != before["ingestd"]
+    assert after["gateway"] == before["gateway"] and after["sessiond"] == before["sessiond"]
+
+
+def test_the_control_socket_refuses_a_stranger(recorder):
+    nobody = pwd.getpwnam("nobody")
+    # Let nobody reach the socket at all, so the refusal shown is operatord's own (SO_PEERCRED).
+    os.chmod(recorder.home, 0o755)
+    os.chmod(recorder.home / "run", 0o755)
+    os.chmod(recorder.home / "run" / "operator.sock", 0o777)
+    script = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+              "s.sendall(b'{\"command\":\"status\"}\\n'); print(s.recv(4096).decode())")
+    r = subprocess.run(["runuser", "-u", "nobody", "--", "python3", "-c", script, str(recorder.home / "run" / "operator.sock")],
+                       capture_output=True, text=True, timeout=20)
+    reply = json.loads(r.stdout)
+    assert reply["ok"] is False and "permission denied" in reply["error"], reply
+    assert f"uid {nobody.pw_uid}" in reply["error"]
+    assert "control command refused" in (recorder.home / "up.log").read_text()
+
+
+def test_verify_passes_then_names_a_flipped_object(recorder):
+    assert curl_once(recorder, "verify me").returncode == 0
+    db(recorder, "SELECT count(*) FROM turns", want=lambda r: r[0][0] >= 1)
+    ok = recorder.flightlog("verify", "--all")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    victim = sorted((recorder.home / "objects" / "req").rglob("*"))[-1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    bad = recorder.flightlog("verify", "--all")
+    assert bad.returncode == 1
+    assert victim.name in bad.stdout
+
+
+def test_metrics_and_health(recorder):
+    import urllib.request
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{recorder.metrics}/metrics", timeout=10).read().decode()
+    assert 'flightlog_component_up{component="gateway"} 1' in metrics
+    health = urllib.request.urlopen(f"http://127.0.0.1:{recorder.metrics}/healthz", timeout=10)
+    assert health.status == 200
+
+
+def test_systemd_units_verify(tmp_path):
+    bindir = gateway_binary().parent
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    for unit in deploy.glob("*.service"):
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/local/bin/", f"{bindir}/"))
+    (tmp_path / "flightlog.target").write_text((deploy / "flightlog.target").read_text())
+    r = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "flightlog" not in r.stderr, r.stderr
