@@ -94,16 +94,27 @@ final class IngestCoordinator: @unchecked Sendable {
     /// Frames from one connection, in order. Duplicates (a resend after a reconnect) are acknowledged but
     /// not logged twice.
     func receive(_ frames: [CaptureFrame], gatewayID: String, channel: any Channel) {
+        var gap: (expected: UInt64, got: UInt64)?
         let schedule: Bool = batch.withLockedValue { batch in
             var highest: UInt64 = 0
+            var last: UInt64 = 0
             accepted.withLockedValue { accepted in
-                var last = accepted[gatewayID] ?? 0
+                let known = accepted[gatewayID] != nil
+                last = accepted[gatewayID] ?? 0
                 for frame in frames where frame.sequence > 0 {
-                    highest = max(highest, frame.sequence)
                     guard frame.sequence > last else {
+                        highest = max(highest, frame.sequence)
                         flags.withLockedValue { $0.duplicates += 1 }
                         continue
                     }
+                    // A gateway numbers its frames without gaps. A gap means frames before it were refused
+                    // (a failed write rolled the mark back while more were in flight): taking this one
+                    // would let a cumulative ack cover frames that were never written.
+                    guard !known || last == 0 || frame.sequence == last + 1 else {
+                        gap = (last + 1, frame.sequence)
+                        break
+                    }
+                    highest = max(highest, frame.sequence)
                     last = frame.sequence
                     var encoded = ByteBuffer()
                     CaptureFrameCodec.encode(frame, into: &encoded)
@@ -112,6 +123,8 @@ final class IngestCoordinator: @unchecked Sendable {
                 }
                 accepted[gatewayID] = last
             }
+            // Never acknowledge past what was accepted.
+            highest = min(highest, last)
             if highest > 0 {
                 let key = ObjectIdentifier(channel)
                 batch.acks[key] = (channel, max(highest, batch.acks[key]?.1 ?? 0))
@@ -121,6 +134,12 @@ final class IngestCoordinator: @unchecked Sendable {
             return true
         }
         if schedule { walQueue.async { self.commit() } }
+        if let gap {
+            logger.notice("frames after a gap; closing so the gateway resends from its last ack", metadata: [
+                "gateway_id": "\(gatewayID)", "expected_seq": "\(gap.expected)", "seq": "\(gap.got)",
+            ])
+            channel.close(promise: nil)
+        }
     }
 
     /// One group commit: everything that arrived since the last one, one append, one fdatasync.
