@@ -119,8 +119,9 @@ final class ExchangeAssembler {
             let end = ExchangeEnd(
                 outcome: .gatewayLost, error: "the gateway went away before the exchange ended",
                 status: exchange.response?.status, endedAt: CaptureFrame.now(), timeToFirstByte: nil,
-                requestBytes: 0, responseBytes: 0, requestWireSHA256: "", responseWireSHA256: "", redactions: [],
-                streamed: false, webSocket: !exchange.messages.isEmpty)
+                requestBytes: exchange.request?.receivedBytes ?? 0, responseBytes: exchange.responseBody?.receivedBytes ?? 0,
+                requestWireSHA256: "", responseWireSHA256: "", redactions: [],
+                streamed: Self.isEventStream(exchange.response), webSocket: !exchange.messages.isEmpty)
             do {
                 return try finish(id, end: end)
             } catch {
@@ -163,6 +164,12 @@ final class ExchangeAssembler {
         }
         guard rename(tmp, path) == 0 else { throw IngestError(.objectUnwritable, "cannot rename \(tmp): errno \(errno)") }
         fsyncDirectory(directory)
+    }
+
+    /// Whether the response was a server-sent event stream (what `streamed` means for a lost exchange).
+    static func isEventStream(_ head: ResponseHead?) -> Bool {
+        head?.headers.contains { $0.count == 2 && $0[0].lowercased() == "content-type"
+            && $0[1].lowercased().hasPrefix("text/event-stream") } ?? false
     }
 
     /// `20261124T093622Z_<uuid>.json`, from the exchange's start.

@@ -60,6 +60,9 @@ final class ObjectWriter {
         try compressor.compress(kept, into: &output)
     }
 
+    /// Bytes given so far, including any beyond the bound.
+    var receivedBytes: Int64 { fullBytes }
+
     func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
