@@ -27,6 +27,8 @@ final class DeliveryLog {
     private(set) var pending: [Entry] = []
     /// Every capture id in the log: a WAL replay must not deliver them twice.
     private(set) var known: Set<UUID> = []
+    /// Every entry in the log, acknowledged or not, in order.
+    private var entries: [Entry] = []
 
     init(state: StateDirectory) throws {
         directory = state.root + "/delivery"
@@ -39,6 +41,7 @@ final class DeliveryLog {
             guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else { break }
             validBytes += line.utf8.count + 1
             known.insert(entry.captureID)
+            entries.append(entry)
             lastSequence = max(lastSequence, entry.seq)
             if entry.seq > cursor { pending.append(entry) }
         }
@@ -60,6 +63,7 @@ final class DeliveryLog {
             lines += String(decoding: try JSONEncoder().encode(entry), as: UTF8.self) + "\n"
             known.insert(record.captureID)
             pending.append(entry)
+            entries.append(entry)
             added.append(entry)
         }
         guard !lines.isEmpty else { return [] }
@@ -72,6 +76,10 @@ final class DeliveryLog {
     }
 
     /// sessiond committed everything up to `seq`.
+    ///
+    /// Acknowledged entries stay in the log (and in ``known``) for as long as the WAL may still hold their
+    /// exchange's frames: a restart replays the WAL and must know those exchanges are done. ``compact(from:)``
+    /// drops them once their first segment is deleted.
     func acknowledge(_ seq: UInt64) {
         guard seq > cursor else { return }
         cursor = min(seq, lastSequence)
@@ -80,11 +88,35 @@ final class DeliveryLog {
         if (try? "\(cursor)\n".write(toFile: tmp, atomically: false, encoding: .utf8)) != nil {
             rename(tmp, directory + "/cursor")
         }
-        if pending.isEmpty {
-            // Everything is acknowledged: the log can start over (the known set stays for this run).
-            ftruncate(fd, 0)
-            lseek(fd, 0, SEEK_SET)
+    }
+
+    /// Rewrites the log without the acknowledged entries whose first WAL segment is gone (below `oldest`,
+    /// the oldest segment left): a replay can no longer see their exchange_begin. Atomic: a crash leaves
+    /// the old log or the new one.
+    func compact(from oldest: UInt64) {
+        let kept = entries.filter { $0.seq > cursor || $0.firstSegment >= oldest }
+        guard kept.count < entries.count else { return }
+        var text = ""
+        for entry in kept {
+            guard let line = try? JSONEncoder().encode(entry) else { return }
+            text += String(decoding: line, as: UTF8.self) + "\n"
         }
+        let tmp = directory + "/log.tmp"
+        let bytes = Array(text.utf8)
+        let tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard tfd >= 0 else { return }
+        let written = bytes.withUnsafeBytes { write(tfd, $0.baseAddress, $0.count) }
+        let synced = fsync(tfd) == 0
+        Foundation.close(tfd)
+        guard written == bytes.count, synced, rename(tmp, directory + "/log") == 0 else {
+            unlink(tmp)
+            return
+        }
+        fsyncDirectory(directory)
+        Foundation.close(fd)
+        fd = open(directory + "/log", O_WRONLY | O_APPEND | O_CLOEXEC)
+        entries = kept
+        known = Set(kept.map(\.captureID))
     }
 
     /// The lowest WAL segment an unacknowledged record still needs.

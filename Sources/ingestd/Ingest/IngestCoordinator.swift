@@ -62,6 +62,8 @@ final class IngestCoordinator: @unchecked Sendable {
                 var buffer = entry.frame
                 guard let frame = try? CaptureFrameCodec.decode(from: &buffer) else { continue }
                 accepted.withLockedValue { $0[entry.gatewayID] = max($0[entry.gatewayID] ?? 0, frame.sequence) }
+                // Already recorded (delivered or owed): nothing to store again.
+                if deliveryLog.known.contains(frame.exchangeID) { continue }
                 if let done = apply(frame, gatewayID: entry.gatewayID, segment: segment) {
                     finished.append((done.record, done.firstSegment))
                 }
@@ -296,6 +298,8 @@ final class IngestCoordinator: @unchecked Sendable {
             let watermark = needed ?? self.wal.currentSegment
             for segment in self.wal.segments where segment < watermark { self.wal.delete(segment) }
             self.flags.withLockedValue { $0.walBytes = self.wal.totalBytes }
+            let oldest = self.wal.segments.min() ?? self.wal.currentSegment
+            self.storeQueue.async { self.deliveryLog.compact(from: oldest) }
         }
     }
 
