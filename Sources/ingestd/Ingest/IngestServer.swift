@@ -51,6 +51,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// Real ids are `<host>/<uuid>`; anything far beyond that is refused.
+    static let maximumGatewayIDBytes = 1024
+
     private let coordinator: IngestCoordinator
     private var logger: Logger
     private var gatewayID: String?
@@ -67,6 +70,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         guard let gatewayID else {
             guard frame.kind == .hello, let hello = try? frame.decodeJSON(CaptureHello.self) else {
                 logger.notice("a client spoke before saying hello; closing", metadata: ["kind": "\(frame.kind)"])
+                context.close(promise: nil)
+                return
+            }
+            // The id goes into every WAL entry behind a 16-bit length; a longer one would trap there.
+            guard (1...Self.maximumGatewayIDBytes).contains(hello.gatewayID.utf8.count) else {
+                logger.notice("a gateway id must be 1 to \(Self.maximumGatewayIDBytes) bytes; closing",
+                              metadata: ["bytes": "\(hello.gatewayID.utf8.count)"])
                 context.close(promise: nil)
                 return
             }
