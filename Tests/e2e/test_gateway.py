@@ -293,3 +293,47 @@ def test_a_refused_upgrade_is_relayed_as_is(gateway):
                         "-w", "%{http_code}", "https://api.openai.com/v1/responses?refuse=1"],
                        capture_output=True, timeout=20)
     assert r.stdout[-3:] in (b"426", b"400"), r.stdout
+
+
+def test_a_trickling_client_is_closed_after_the_idle_timeout(start_gateway):
+    gateway = start_gateway(extra_config={"gateway": {"idle_timeout": "1s"}})
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=15) as s:
+        s.sendall(b"GET http://api.anthropic.com/ HTTP/1.1\r\nHost: api.anth")  # and never the rest
+        s.settimeout(15)
+        assert s.recv(4096) == b"", "the gateway should close a connection whose head never completes"
+    r = curl(gateway, f"{API}/v1/messages", "-H", "content-type: application/json", data=MESSAGE)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("on_failure", ["block", "pass"])
+def test_when_capture_cannot_be_made_durable_on_failure_decides(start_gateway, on_failure):
+    gateway = start_gateway(on_failure=on_failure, sink_options={"ack": False},
+                            extra_config={"capture": {"memory_buffer_bytes": 8192, "spool_max_bytes": 0}})
+    codes = []
+    for _ in range(12):
+        r = curl(gateway, f"{API}/test/echo", "-H", "content-type: application/json", "-o", "/dev/null",
+                 "-w", "%{http_code}", data=b"x" * 2000)
+        codes.append(r.stdout.decode())
+    if on_failure == "block":
+        assert "503" in codes and codes[0] == "200", codes
+    else:
+        assert set(codes) == {"200"}, codes
+        deadline = time.time() + 5
+        while time.time() < deadline and not (gateway.status() or {}).get("counters", {}).get("exchanges_lost"):
+            time.sleep(0.2)
+        assert (gateway.status() or {})["counters"]["exchanges_lost"] > 0
+
+
+def test_a_websocket_peer_that_drops_tcp_ends_the_capture_with_the_cause(gateway):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+    with connect("wss://api.openai.com/v1/responses?drop=1", ssl=gateway.client_ssl_context(), proxy=gateway.proxy_url,
+                 compression="deflate", additional_headers={"Authorization": "Bearer sk-e2e"}, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "response.create", "response": {"model": "gpt-5-codex", "input": "hi"}}))
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=10)
+    assert gateway.sink.wait_for(lambda s: any(e.end and e.end.get("websocket") for e in s.exchanges().values()))
+    ex = next(e for e in gateway.sink.exchanges().values() if e.end and e.end.get("websocket"))
+    assert ex.end["outcome"] == "websocket_closed"
+    assert "without a close frame" in (ex.end.get("error") or "")

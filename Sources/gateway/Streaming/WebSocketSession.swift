@@ -69,10 +69,10 @@ final class WebSocketSession {
     func end(error: (any Error)?) {
         guard !ended else { return }
         ended = true
-        if sawClose && error == nil {
-            recorder?.end(.webSocketClosed)
+        if sawClose {
+            recorder?.end(.webSocketClosed, error: error.map { "after the close handshake: \($0)" })
         } else {
-            recorder?.end(.webSocketClosed, error: error.map { "\($0)" } ?? "connection dropped without a close frame")
+            recorder?.end(.webSocketClosed, error: "connection dropped without a close frame" + (error.map { " (\($0))" } ?? ""))
         }
     }
 }
