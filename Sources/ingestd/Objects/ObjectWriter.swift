@@ -15,7 +15,8 @@ final class ObjectWriter {
     private let maxBytes: Int
     private var compressor: any StreamCompressor
     private var storedHash = SHA256()
-    private var fullHash = SHA256()
+    /// The whole body's hash, kept apart only once the body outgrew `maxBytes`.
+    private var fullHash: SHA256?
     private var storedBytes: Int64 = 0
     private var fullBytes: Int64 = 0
     private var output: [UInt8] = []
@@ -51,13 +52,20 @@ final class ObjectWriter {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         if output.count >= 256 * 1024 { try drain() }
         fullBytes += Int64(bytes.count)
-        fullHash.update(bufferPointer: bytes)
         let room = max(0, maxBytes - Int(storedBytes))
         let kept = UnsafeRawBufferPointer(rebasing: bytes.prefix(room))
-        guard kept.count > 0 else { return }
-        storedBytes += Int64(kept.count)
-        storedHash.update(bufferPointer: kept)
-        try compressor.compress(kept, into: &output)
+        if kept.count > 0 {
+            storedBytes += Int64(kept.count)
+            storedHash.update(bufferPointer: kept)
+            try compressor.compress(kept, into: &output)
+        }
+        if kept.count < bytes.count {
+            // Past the bound: only the whole body's hash goes on, from a copy of the stored bytes' state,
+            // so each byte is hashed once however the body ends.
+            var full = fullHash ?? storedHash
+            full.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[kept.count...]))
+            fullHash = full
+        }
     }
 
     /// Bytes given so far, including any beyond the bound.
@@ -81,7 +89,7 @@ final class ObjectWriter {
             throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "fsync \(temporaryPath): errno \(code)")
         }
         let sha = Self.hex(storedHash.finalize())
-        let full = storedBytes == fullBytes ? sha : Self.hex(fullHash.finalize())
+        let full = fullHash.map { Self.hex($0.finalize()) } ?? sha
         let directory = layout.directory(kind: kind, sha256: sha)
         let path = layout.path(kind: kind, sha256: sha)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
