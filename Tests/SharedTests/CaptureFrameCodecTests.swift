@@ -95,3 +95,28 @@ import Testing
         #expect(throws: CaptureFrameError.self) { try Self.sample.decodeJSON(CaptureHello.self) }
     }
 }
+
+@Suite struct CaptureJSONTests {
+    @Test func theHandWrittenJSONDecodesToTheSameRecords() throws {
+        let begin = ExchangeBegin(
+            gatewayID: "vm/1", connectionID: 7, scheme: "https", host: "api.anthropic.com", port: 443, method: "POST",
+            path: "/v1/messages?x=\"1\"", httpVersion: "HTTP/1.1",
+            headers: [["content-type", "application/json"], ["x-weird", "tab\there \\ \"quoted\" \u{1}"]],
+            client: ClientAttribution(address: "127.0.0.1:5", pid: 42, uid: 1000, executable: "/usr/bin/curl",
+                                      workingDirectory: "/tmp/ü", proxyUser: nil, userAgent: "curl/8"),
+            startedAt: 1_795_000_000_000_000_000)
+        #expect(try JSONDecoder().decode(ExchangeBegin.self, from: Data(begin.jsonBytes())) == begin)
+        let head = ResponseHead(status: 200, reason: "OK", httpVersion: "HTTP/1.1", headers: [["a", "b"]], synthetic: true)
+        #expect(try JSONDecoder().decode(ResponseHead.self, from: Data(head.jsonBytes())) == head)
+        for end in [
+            ExchangeEnd(outcome: .complete, status: 200, endedAt: 5, timeToFirstByte: 3, requestBytes: 1, responseBytes: 2,
+                        requestWireSHA256: "aa", responseWireSHA256: "bb", redactions: ["aws_access_key"], streamed: true,
+                        webSocket: false),
+            ExchangeEnd(outcome: .upstreamError, error: "line\nbreak", status: nil, endedAt: 5, timeToFirstByte: nil,
+                        requestBytes: 0, responseBytes: 0, requestWireSHA256: "", responseWireSHA256: "", redactions: [],
+                        streamed: false, webSocket: true),
+        ] {
+            #expect(try JSONDecoder().decode(ExchangeEnd.self, from: Data(end.jsonBytes())) == end)
+        }
+    }
+}

@@ -36,7 +36,7 @@ struct ExchangeRecorder {
         self.redactBodies = redactBodies
         let contentType = begin.headers.first { $0.first?.lowercased() == "content-type" }?.last
         requestRedactor = .forBody(contentType: contentType, enabled: redactBodies)
-        emitJSON(.exchangeBegin, begin)
+        sink.emit(.exchangeBegin, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: begin.jsonBytes()))
     }
 
     /// The begin record for a request head, credential headers redacted.
@@ -75,7 +75,7 @@ struct ExchangeRecorder {
             httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
             headers: redactor.redact(headers: head.headers.map { ($0.name, $0.value) }), synthetic: synthetic
         )
-        emitJSON(.responseHead, record)
+        sink.emit(.responseHead, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: record.jsonBytes()))
     }
 
     mutating func responseBody(_ buffer: ByteBuffer) {
@@ -121,7 +121,7 @@ struct ExchangeRecorder {
             redactions: fired,
             streamed: streamed, webSocket: webSocket
         )
-        emitJSON(.exchangeEnd, record)
+        sink.emit(.exchangeEnd, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: record.jsonBytes()))
     }
 
     // MARK: -
@@ -147,13 +147,6 @@ struct ExchangeRecorder {
         sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: rest))
     }
 
-    private func emitJSON<T: Encodable>(_ kind: CaptureFrame.Kind, _ value: T) {
-        // Encoding our own Codable records cannot fail; if it ever did, the record would be incomplete, so
-        // say so in the stream rather than crash the relay.
-        let payload = (try? JSONEncoder.sortedKeys.encode(value)).map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
-        sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: payload)
-    }
-
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         var s = ""
         s.reserveCapacity(64)
@@ -165,14 +158,6 @@ struct ExchangeRecorder {
     }
 
     private static let hexDigits = Array("0123456789abcdef")
-}
-
-extension JSONEncoder {
-    static let sortedKeys: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }()
 }
 
 /// What the gateway knows about a client connection when it is accepted.
