@@ -39,6 +39,10 @@ final class IngestCoordinator: @unchecked Sendable {
     /// Highest sequence accepted (queued or durable) per gateway, for duplicate detection.
     private let accepted = NIOLockedValueBox<[String: UInt64]>([:])
     private let connectedGateways = NIOLockedValueBox<[String: Int]>([:])
+    /// Segments of written batches not yet applied by the store queue (how many batches each).
+    private let unstored = NIOLockedValueBox<[UInt64: Int]>([:])
+    /// The segment the last batch went to, as the store queue may read it.
+    private let activeSegment = NIOLockedValueBox<UInt64?>(nil)
     private let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
                                            exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0),
                                            storeBlocked: String?.none, storeDiskFull: false, stopping: false))
@@ -52,6 +56,8 @@ final class IngestCoordinator: @unchecked Sendable {
         self.delivery = delivery
         self.walLimit = walLimit
         self.logger = logger
+        // The log was recovered (or opened) before the coordinator exists; nothing else touches it yet.
+        activeSegment.withLockedValue { $0 = wal.currentSegment }
     }
 
     /// Replays the WAL through the assembler (finishing what was not finished) and queues what is owed.
@@ -176,7 +182,17 @@ final class IngestCoordinator: @unchecked Sendable {
             channel.writeAndFlush(out, promise: nil)
         }
         let frames = zip(current.entries, current.frames).map { ($0.gatewayID, $1) }
-        storeQueue.async { self.store(frames, segment: segment) }
+        // Until the store queue has applied them, these frames are needed by no exchange the assembler
+        // knows: collectSegments must see them here or it could delete their segment.
+        activeSegment.withLockedValue { $0 = segment }
+        unstored.withLockedValue { $0[segment, default: 0] += 1 }
+        storeQueue.async {
+            self.store(frames, segment: segment)
+            self.unstored.withLockedValue {
+                $0[segment, default: 1] -= 1
+                if $0[segment] == 0 { $0[segment] = nil }
+            }
+        }
     }
 
     /// The disk refused the batch: nothing is acknowledged, the accepted marks are rolled back, and the
@@ -292,10 +308,18 @@ final class IngestCoordinator: @unchecked Sendable {
     }
 
     /// Deletes WAL segments below everything still needed (open exchanges, unacknowledged records).
+    ///
+    /// The watermark is fixed here, on the store queue: frames written later go to this segment or a newer
+    /// one, and frames written earlier but not yet applied are counted in `unstored`. (Reading the current
+    /// segment later, on the WAL queue, could delete a segment written and rolled past in between whose
+    /// frames the assembler had just started using.)
     private func collectSegments() {
-        let needed = [assembler.lowestSegmentInUse, deliveryLog.lowestSegmentInUse].compactMap { $0 }.min()
+        let active = activeSegment.withLockedValue { $0 }
+        let inFlight = unstored.withLockedValue { $0.keys.min() }
+        let needed = [assembler.lowestSegmentInUse, deliveryLog.lowestSegmentInUse, inFlight, active]
+            .compactMap { $0 }.min()
         walQueue.async {
-            let watermark = needed ?? self.wal.currentSegment
+            let watermark = min(needed ?? self.wal.currentSegment, self.wal.currentSegment)
             for segment in self.wal.segments where segment < watermark { self.wal.delete(segment) }
             self.flags.withLockedValue { $0.walBytes = self.wal.totalBytes }
             let oldest = self.wal.segments.min() ?? self.wal.currentSegment
