@@ -13,8 +13,19 @@ struct IngestdCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DaemonOptions
 
+    @Option(name: .customLong("benchmark-corpus"), help: .hidden)
+    var benchmarkCorpus: String?
+
     func run() async throws {
         let configuration = try await options.loadConfiguration(component: "ingestd")
+        if let corpus = benchmarkCorpus {
+            let format = CompressionFormat(rawValue: configuration.ingest.compression.rawValue) ?? .zstd
+            let scratch = FileManager.default.temporaryDirectory.path
+            for measurement in try IngestBenchmark(corpus: corpus, scratch: scratch, format: format).run() {
+                print(measurement.line)
+            }
+            return
+        }
         let logger = LoggingSetup.bootstrap(component: "ingestd", level: configuration.log.level)
         do {
             try await Ingestd.run(configuration: configuration, logger: logger)
