@@ -49,6 +49,7 @@ import Testing
         let exchanges = first + second
         let ids = Set(exchanges.map(\.id))
         #expect(await sessiond.wait { Set($0.map(\.captureID)).isSuperset(of: ids) })
+        let counters = ingestd.coordinator.counters
         await ingestd.stop()
         await sessiond.stop()
 
@@ -57,5 +58,11 @@ import Testing
         #expect(records.map(\.sequence) == records.map(\.sequence).sorted())
         #expect(sessiond.greetings.first?.gatewayID.hasPrefix("ingestd/") == true)
         try Self.expectStored(exchanges, records: records, state: state)
+        // The status file's counters (every body is distinct, so every body is a new object).
+        #expect(counters["frames"] == Double(all.count))
+        #expect(counters["acked_seq"] == Double(all.last?.sequence ?? 0))
+        #expect(counters["objects_written"] == Double(2 * exchanges.count))
+        #expect(counters["exchanges"] == Double(exchanges.count))
+        #expect(counters["duplicates_dropped"] == Double(firstFrames.count))
     }
 }

@@ -45,7 +45,9 @@ final class IngestCoordinator: @unchecked Sendable {
     private let activeSegment = NIOLockedValueBox<UInt64?>(nil)
     private let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
                                            exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0),
-                                           storeBlocked: String?.none, storeDiskFull: false, stopping: false))
+                                           storeBlocked: String?.none, storeDiskFull: false, stopping: false,
+                                           objectsWritten: UInt64(0), objectsDeduplicated: UInt64(0),
+                                           gatewayAcked: UInt64(0)))
     private let startedAt = Date()
 
     init(wal: WriteAheadLog, assembler: ExchangeAssembler, deliveryLog: DeliveryLog, delivery: DeliverySender,
@@ -176,6 +178,8 @@ final class IngestCoordinator: @unchecked Sendable {
             }
         }
         // Durable: now, and only now, the gateways hear about it.
+        let highestAck = current.acks.values.map(\.1).max() ?? 0
+        flags.withLockedValue { $0.gatewayAcked = max($0.gatewayAcked, highestAck) }
         for (channel, seq) in current.acks.values {
             var out = ByteBuffer()
             CaptureFrameCodec.encode(.ack(seq), into: &out)
@@ -243,6 +247,11 @@ final class IngestCoordinator: @unchecked Sendable {
             if let done = apply(frame, gatewayID: gatewayID, segment: segment) {
                 finished.append((done.record, done.firstSegment))
             }
+        }
+        let (written, deduplicated) = (assembler.objectsWritten, assembler.objectsDeduplicated)
+        flags.withLockedValue {
+            $0.objectsWritten = written
+            $0.objectsDeduplicated = deduplicated
         }
         record(finished)
     }
@@ -359,6 +368,10 @@ final class IngestCoordinator: @unchecked Sendable {
             "store_blocked": f.storeBlocked == nil ? 0 : 1,
             "gateways_connected": Double(connectedGateways.withLockedValue { $0.count }),
             "delivery_pending": Double(delivery.pendingCount), "delivery_acked_seq": Double(delivery.acknowledgedThrough),
+            // The names the status contract uses (ComponentStatus, the issue).
+            "frames": Double(f.framesDurable), "delivery_lag": Double(delivery.pendingCount),
+            "acked_seq": Double(f.gatewayAcked), "objects_written": Double(f.objectsWritten),
+            "objects_deduplicated": Double(f.objectsDeduplicated),
         ]
     }
 

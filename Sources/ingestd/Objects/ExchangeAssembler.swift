@@ -42,6 +42,16 @@ final class ExchangeAssembler {
     }
 
     var openCount: Int { open.count }
+    /// Objects written, and bodies found already stored (deduplicated), since start.
+    private(set) var objectsWritten: UInt64 = 0
+    private(set) var objectsDeduplicated: UInt64 = 0
+
+    /// Finishes `writer` and counts what it did.
+    private func finished(_ writer: ObjectWriter) throws -> BodyReference {
+        let reference = try writer.finish()
+        if writer.wroteNewObject { objectsWritten += 1 } else { objectsDeduplicated += 1 }
+        return reference
+    }
 
     /// A finished exchange and the first WAL segment that held one of its frames.
     struct Finished {
@@ -98,7 +108,7 @@ final class ExchangeAssembler {
                                           format: format, maxBytes: maxBodyBytes)
             try payload.withUnsafeReadableBytes { try writer.write($0) }
             exchange.messages.append(WebSocketMessageReference(direction: direction, opcode: opcode,
-                                                               timestamp: frame.timestamp, body: try writer.finish()))
+                                                               timestamp: frame.timestamp, body: try finished(writer)))
         case .exchangeEnd:
             let end = try frame.decodeJSON(ExchangeEnd.self)
             return try finish(frame.exchangeID, end: end)
@@ -135,8 +145,9 @@ final class ExchangeAssembler {
     /// so a failure (disk full) leaves it owed and applying its end again later finishes it.
     private func finish(_ id: UUID, end: ExchangeEnd) throws -> Finished? {
         guard let exchange = open[id] else { return nil }
-        let request = try exchange.request?.finish()
-        let response = try exchange.responseBody?.finish()
+        // Counted once: a writer that finished before a failed attempt returns its reference again.
+        let request = try exchange.request.map { $0.isFinished ? try $0.finish() : try finished($0) }
+        let response = try exchange.responseBody.map { $0.isFinished ? try $0.finish() : try finished($0) }
         let name = Self.metadataName(startedAt: exchange.begin.startedAt, id: id)
         let record = CaptureRecord(captureID: id, begin: exchange.begin, response: exchange.response, end: end,
                                    requestBody: request, responseBody: response,

@@ -25,6 +25,10 @@ final class ObjectWriter {
     private var compressorFinished = false
     /// Set once the object is in place (or found there already).
     private var reference: BodyReference?
+    /// True once ``finish()`` succeeded.
+    var isFinished: Bool { reference != nil }
+    /// After ``finish()``: false when an identical object was already stored (nothing was written).
+    private(set) var wroteNewObject = true
 
     init(layout: ObjectStoreLayout, kind: ObjectKind, format: CompressionFormat, maxBytes: Int) throws {
         self.layout = layout
@@ -95,6 +99,7 @@ final class ObjectWriter {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if FileManager.default.fileExists(atPath: path) {
             unlink(temporaryPath)
+            wroteNewObject = false
         } else {
             guard rename(temporaryPath, path) == 0 else {
                 let code = errno
