@@ -47,7 +47,7 @@ final class IngestCoordinator: @unchecked Sendable {
                                            exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0),
                                            storeBlocked: String?.none, storeDiskFull: false, stopping: false,
                                            objectsWritten: UInt64(0), objectsDeduplicated: UInt64(0),
-                                           gatewayAcked: UInt64(0)))
+                                           gatewayAcked: UInt64(0), writePausedUntil: Date?.none))
     private let startedAt = Date()
 
     init(wal: WriteAheadLog, assembler: ExchangeAssembler, deliveryLog: DeliveryLog, delivery: DeliverySender,
@@ -87,7 +87,9 @@ final class IngestCoordinator: @unchecked Sendable {
     /// True while frames must not be accepted: the WAL is over `ingest.wal_max_bytes`, the disk is full, or
     /// the object store cannot be written.
     var isPaused: Bool {
-        flags.withLockedValue { $0.diskFull || $0.walBytes > walLimit || $0.storeBlocked != nil }
+        flags.withLockedValue {
+            ($0.writePausedUntil.map { Date() < $0 } ?? false) || $0.walBytes > walLimit || $0.storeBlocked != nil
+        }
     }
 
     func gatewayConnected(_ id: String) {
@@ -230,15 +232,15 @@ final class IngestCoordinator: @unchecked Sendable {
             for (gateway, seq) in lowest { accepted[gateway] = seq - 1 }
         }
         for (channel, _) in dropped { channel.close(promise: nil) }
+        // Reading pauses for a second; then the gateways' resends try the disk again, and this repeats
+        // while it is full. disk_full (and health "failing") stay set until a write succeeds, rather than
+        // flapping back to ok between attempts.
         flags.withLockedValue {
             $0.errors += 1
             if error.code == .diskFull { $0.diskFull = true }
+            $0.writePausedUntil = Date().addingTimeInterval(1)
         }
         for (channel, _) in batch.acks.values { channel.close(promise: nil) }
-        // Try again in a second: the gateways reconnect and resend; if the disk is still full this repeats.
-        walQueue.asyncAfter(deadline: .now() + 1) {
-            self.flags.withLockedValue { $0.diskFull = false }
-        }
     }
 
     private func store(_ frames: [(String, CaptureFrame)], segment: UInt64) {
