@@ -190,8 +190,21 @@ struct OpenAIParser: ProviderParser {
     }
 
     /// Reads one response's events (SSE data or WebSocket messages); returns whether it completed.
+    /// Output items are assembled from `output_item.added` and the argument deltas as they stream, so a
+    /// stream cut before `output_item.done` still yields its tool calls with what arrived.
     private func readResponseEvents(_ events: [[String: Any]], into p: inout ParsedExchange) -> Bool {
-        var items: [[String: Any]] = []
+        var order: [String] = []
+        var items: [String: [String: Any]] = [:]
+        func upsert(_ item: [String: Any]) {
+            let id = JSON.string(item["id"]) ?? "#\(order.count)"
+            if items[id] == nil { order.append(id) }
+            items[id] = item
+        }
+        func append(_ delta: Any?, to field: String, of id: String?) {
+            guard let id, var item = items[id], let delta = JSON.string(delta) else { return }
+            item[field] = (JSON.string(item[field]) ?? "") + delta
+            items[id] = item
+        }
         for event in events {
             switch JSON.string(event["type"]) {
             case "response.created", "response.in_progress":
@@ -199,12 +212,16 @@ struct OpenAIParser: ProviderParser {
                     p.responseID = JSON.string(r["id"])
                     if let model = JSON.string(r["model"]) { p.model = model }
                 }
-            case "response.output_item.done":
-                if let item = event["item"] as? [String: Any] { items.append(item) }
+            case "response.output_item.added", "response.output_item.done":
+                if let item = event["item"] as? [String: Any] { upsert(item) }
+            case "response.function_call_arguments.delta":
+                append(event["delta"], to: "arguments", of: JSON.string(event["item_id"]))
+            case "response.custom_tool_call_input.delta":
+                append(event["delta"], to: "input", of: JSON.string(event["item_id"]))
             case "response.completed", "response.incomplete", "response.failed":
                 if let r = event["response"] as? [String: Any] { readResponseObject(r, into: &p) }
                 // With `store: false` the final response may list no output: the streamed items are the record.
-                if p.toolCalls.isEmpty { for item in items { readOutputItem(item, into: &p) } }
+                if p.toolCalls.isEmpty { for id in order { if let item = items[id] { readOutputItem(item, into: &p) } } }
                 if JSON.string(event["type"]) == "response.failed" { p.parseErrors.append("response failed") }
                 return true
             case "error":
@@ -214,7 +231,7 @@ struct OpenAIParser: ProviderParser {
                 continue
             }
         }
-        for item in items { readOutputItem(item, into: &p) }
+        for id in order { if let item = items[id] { readOutputItem(item, into: &p) } }
         return false
     }
 

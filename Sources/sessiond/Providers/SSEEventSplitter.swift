@@ -13,6 +13,9 @@ struct SSEEventSplitter {
     private var eventName: String?
     private var dataLines: [String] = []
     private var id: String?
+    /// The stream's first bytes while they may still be a UTF-8 byte order mark, which is skipped (§9.2.6);
+    /// nil once that is decided.
+    private var head: [UInt8]? = []
 
     /// Whether bytes of an unfinished event are held (a stream cut mid-event).
     var hasPartialEvent: Bool { !line.isEmpty || !dataLines.isEmpty || eventName != nil }
@@ -20,6 +23,19 @@ struct SSEEventSplitter {
     mutating func feed<C: Collection>(_ bytes: C) -> [Event] where C.Element == UInt8 {
         var events: [Event] = []
         for b in bytes {
+            if var held = head {
+                held.append(b)
+                if held == Self.byteOrderMark {
+                    head = nil
+                } else if Self.byteOrderMark.starts(with: held) {
+                    head = held
+                } else {
+                    // Not a BOM after all: the held bytes are the stream's first bytes.
+                    head = nil
+                    events += feed(held)
+                }
+                continue
+            }
             if sawCR {
                 sawCR = false
                 if b == 0x0a { continue }
@@ -36,6 +52,11 @@ struct SSEEventSplitter {
 
     /// Ends the stream: a final event without its blank line still counts (some servers omit it).
     mutating func finish() -> Event? {
+        if let held = head {
+            // A stream that ended inside what could have been a BOM: those bytes are its (only) content.
+            head = nil
+            _ = feed(held)
+        }
         if !line.isEmpty { _ = endLine() }
         guard !dataLines.isEmpty else { return nil }
         return dispatch()
@@ -43,7 +64,14 @@ struct SSEEventSplitter {
 
     private mutating func endLine() -> Event? {
         defer { line.removeAll(keepingCapacity: true) }
-        if line.isEmpty { return dataLines.isEmpty && eventName == nil ? nil : dispatch() }
+        if line.isEmpty {
+            // An event with no data is not dispatched; its name does not carry over (§9.2.6).
+            guard !dataLines.isEmpty else {
+                eventName = nil
+                return nil
+            }
+            return dispatch()
+        }
         if line.first == 0x3a { return nil }
         let text = String(decoding: line, as: UTF8.self)
         let field: Substring
@@ -64,6 +92,8 @@ struct SSEEventSplitter {
         }
         return nil
     }
+
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     private mutating func dispatch() -> Event {
         let e = Event(event: eventName, data: dataLines.joined(separator: "\n"), id: id)
