@@ -38,6 +38,16 @@ enum Sessiond {
     }
 }
 
+extension Sessiond {
+    /// `sessiond --migrate-only`: brings the schema to this version and exits.
+    static func migrate(configuration: Configuration, logger: Logger) async throws {
+        let store = try await StoreFactory.open(url: configuration.database.url, logger: logger)
+        try await store.migrate()
+        try await store.close()
+        logger.info("database migrated", metadata: ["versions": "\(Schema.migrations(.sqlite).count)"])
+    }
+}
+
 /// Copies the processor's counters out of the actor once a second, for the synchronous status reporter.
 final class StatusSnapshot: Service, @unchecked Sendable {
     private let processor: RecordProcessor

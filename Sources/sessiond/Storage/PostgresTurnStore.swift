@@ -6,9 +6,9 @@ import PostgresNIO
 /// one INSERT for the batch's turns (chunked under the bind limit), one for tool calls, one per other
 /// table, one UPDATE per session touched.
 actor PostgresTurnStore: TurnStore {
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
 
     /// `postgres://user[:password]@host[:port]/database`
     static func open(url: String, logger: Logger) async throws -> PostgresTurnStore {
@@ -288,6 +288,14 @@ actor PostgresTurnStore: TurnStore {
 
     func execute(_ sql: String) async throws {
         try await client.query(PostgresQuery(unsafeSQL: sql))
+    }
+
+    func texts(_ sql: String) async throws -> [String?] {
+        var out: [String?] = []
+        for try await value in try await client.query(PostgresQuery(unsafeSQL: "SELECT t.c::text FROM (\(sql)) AS t(c)")).decode(String?.self) {
+            out.append(value)
+        }
+        return out
     }
 
     func count(_ table: String) async throws -> Int {

@@ -175,6 +175,19 @@ actor SQLiteTurnStore: TurnStore {
         _ = try await connection.query(sql, [])
     }
 
+    func texts(_ sql: String) async throws -> [String?] {
+        try await connection.query(sql, []).map { row in
+            guard let value = row.columns.first?.data else { return nil }
+            switch value {
+            case .text(let s): return s
+            case .integer(let i): return String(i)
+            case .float(let d): return String(d)
+            case .blob(let b): return String(buffer: b)
+            case .null: return nil
+            }
+        }
+    }
+
     func count(_ table: String) async throws -> Int {
         Int(try await connection.query("SELECT count(*) AS n FROM \(table)", []).first?.column("n")?.integer ?? 0)
     }

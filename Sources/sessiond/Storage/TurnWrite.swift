@@ -77,4 +77,6 @@ protocol TurnStore: Sendable {
     func execute(_ sql: String) async throws
     /// `SELECT count(*) FROM table`.
     func count(_ table: String) async throws -> Int
+    /// The first column of every row of a query, as text (NULL as nil).
+    func texts(_ sql: String) async throws -> [String?]
 }
