@@ -15,7 +15,6 @@ enum Ingestd {
         try StateDirectory.ensureDirectory(state.capturesDirectory, mode: 0o750)
         let format = CompressionFormat(rawValue: configuration.ingest.compression.rawValue) ?? .zstd
         let wal = WriteAheadLog(directory: state.walDirectory, segmentLimit: configuration.ingest.segmentBytes, logger: logger)
-        let entries = try wal.recover()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let deliveryLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let delivery = DeliverySender(state: state, eventLoop: deliveryLoop.next(), logger: logger)
@@ -26,7 +25,7 @@ enum Ingestd {
             deliveryLog: try DeliveryLog(state: state), delivery: delivery,
             walLimit: configuration.ingest.walMaxBytes, logger: logger)
         delivery.onAcknowledged = { seq in coordinator.deliveryAcknowledged(seq) }
-        coordinator.recover(entries: entries)
+        try coordinator.recover()
         delivery.start()
         let reporter = StatusReporter(component: "ingestd", state: state, logger: logger) {
             let (health, detail) = coordinator.health

@@ -12,14 +12,19 @@ import Testing
 @Suite struct IngestRestartTests {
     static let group = MultiThreadedEventLoopGroup.singleton
 
-    @Test func aRestartAfterEverythingWasAcknowledgedDeliversNothingAgain() async throws {
+    /// Segment sizes: the default, and small enough that the WAL spans many segments (recovery reads one at
+    /// a time, and deletes what nothing needs).
+    static let segmentSizes = [64 << 20, 64 << 10]
+
+    @Test(arguments: segmentSizes)
+    func aRestartAfterEverythingWasAcknowledgedDeliversNothingAgain(segmentBytes: Int) async throws {
         let state = try temporaryStateDirectory("restart")
         let sessiond = try await FakeSessiond(socketPath: state.sessionSocket, group: Self.group)
         let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: Self.group)
         let exchanges = (0..<4).map { _ in TestExchange.random(requestBytes: 20_000, responseBytes: 30_000) }
         let frames = try TestExchange.interleave(exchanges, gatewayID: gateway.gatewayID)
 
-        let first = try await IngestdUnderTest.start(state: state)
+        let first = try await IngestdUnderTest.start(state: state, segmentBytes: segmentBytes)
         try await gateway.session(sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
         #expect(await sessiond.wait { $0.count >= exchanges.count })
         // Let ingestd hear sessiond's last ack before it stops (the ack is written right after the record).
@@ -27,7 +32,7 @@ import Testing
         let delivered = sessiond.records.count
         #expect(delivered == exchanges.count)
 
-        let second = try await IngestdUnderTest.start(state: state)
+        let second = try await IngestdUnderTest.start(state: state, segmentBytes: segmentBytes)
         // A new exchange after the restart is the causal marker: once it arrives, anything owed from before
         // the restart has been sent too (delivery is in order).
         let marker = TestExchange.random(requestBytes: 100, responseBytes: 100)
@@ -42,7 +47,8 @@ import Testing
         #expect(redelivered == exchanges.count, "records delivered again after a restart: \(redelivered - exchanges.count)")
     }
 
-    @Test func anExchangeWhoseGatewayNeverCameBackIsRecordedAsGatewayLostWithWhatArrived() async throws {
+    @Test(arguments: segmentSizes)
+    func anExchangeWhoseGatewayNeverCameBackIsRecordedAsGatewayLostWithWhatArrived(segmentBytes: Int) async throws {
         let state = try temporaryStateDirectory("lost")
         let sessiond = try await FakeSessiond(socketPath: state.sessionSocket, group: Self.group)
         let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: Self.group)
@@ -51,12 +57,12 @@ import Testing
         let open = unfinished
         let frames = try TestExchange.interleave([open], gatewayID: gateway.gatewayID)
 
-        let first = try await IngestdUnderTest.start(state: state)
+        let first = try await IngestdUnderTest.start(state: state, segmentBytes: segmentBytes)
         try await gateway.session(sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
         await first.stop()
 
         // Restarted, and the gateway is gone for good: once the grace period is over the exchange is closed.
-        let second = try await IngestdUnderTest.start(state: state)
+        let second = try await IngestdUnderTest.start(state: state, segmentBytes: segmentBytes)
         second.coordinator.reapLostExchanges(grace: 0)
         #expect(await sessiond.wait { $0.contains { $0.captureID == open.id } })
         await second.stop()

@@ -58,20 +58,21 @@ final class IngestCoordinator: @unchecked Sendable {
         self.delivery = delivery
         self.walLimit = walLimit
         self.logger = logger
-        // The log was recovered (or opened) before the coordinator exists; nothing else touches it yet.
-        activeSegment.withLockedValue { $0 = wal.currentSegment }
     }
 
-    /// Replays the WAL through the assembler (finishing what was not finished) and queues what is owed.
-    func recover(entries: [(UInt64, WALEntry)]) {
-        storeQueue.sync {
+    /// Recovers the WAL and replays it through the assembler (finishing what was not finished), one
+    /// segment in memory at a time, and queues what is owed to sessiond. Call once, before listening.
+    func recover() throws {
+        try storeQueue.sync {
             var finished: [(CaptureRecord, UInt64)] = []
-            for (segment, entry) in entries {
+            var entries = 0
+            try wal.recover { segment, entry in
+                entries += 1
                 var buffer = entry.frame
-                guard let frame = try? CaptureFrameCodec.decode(from: &buffer) else { continue }
+                guard let frame = try? CaptureFrameCodec.decode(from: &buffer) else { return }
                 accepted.withLockedValue { $0[entry.gatewayID] = max($0[entry.gatewayID] ?? 0, frame.sequence) }
                 // Already recorded (delivered or owed): nothing to store again.
-                if deliveryLog.known.contains(frame.exchangeID) { continue }
+                if deliveryLog.known.contains(frame.exchangeID) { return }
                 if let done = apply(frame, gatewayID: entry.gatewayID, segment: segment) {
                     finished.append((done.record, done.firstSegment))
                 }
@@ -79,7 +80,9 @@ final class IngestCoordinator: @unchecked Sendable {
             record(finished)
             for entry in deliveryLog.pending { delivery.enqueue(entry) }
             flags.withLockedValue { $0.walBytes = wal.totalBytes }
-            logger.info("recovered", metadata: ["wal_entries": "\(entries.count)", "open_exchanges": "\(assembler.openCount)",
+            // Nothing else touches the log yet; from here on commit() keeps this up to date.
+            activeSegment.withLockedValue { $0 = wal.currentSegment }
+            logger.info("recovered", metadata: ["wal_entries": "\(entries)", "open_exchanges": "\(assembler.openCount)",
                                                 "owed_records": "\(deliveryLog.pending.count)"])
         }
     }

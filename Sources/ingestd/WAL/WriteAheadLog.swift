@@ -31,14 +31,23 @@ final class WriteAheadLog {
     var segments: [UInt64] { segmentSizes.keys.sorted() }
 
     /// Reads every segment, cuts a torn or corrupt tail (and says exactly what it cut), and opens a new
-    /// segment for appends. Returns the entries in log order with the segment each came from.
+    /// segment for appends. Returns the entries in log order with the segment each came from (all in memory:
+    /// for tests and small logs; ingestd itself uses ``recover(_:)``).
     func recover() throws -> [(UInt64, WALEntry)] {
+        var all: [(UInt64, WALEntry)] = []
+        try recover { all.append(($0, $1)) }
+        return all
+    }
+
+    /// As ``recover()``, but hands each entry to `each` in log order and holds one segment in memory at a
+    /// time: a WAL that grew to `ingest.wal_max_bytes` (4 GiB by default) while sessiond was away must not
+    /// need that much memory, and more, to start again.
+    func recover(_ each: (UInt64, WALEntry) throws -> Void) throws {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let numbers = names.compactMap { n -> UInt64? in
             guard n.hasPrefix("segment-"), n.hasSuffix(".wal") else { return nil }
             return UInt64(n.dropFirst(8).dropLast(4))
         }.sorted()
-        var recovered: [(UInt64, WALEntry)] = []
         for number in numbers {
             let path = "\(directory)/\(Self.name(number))"
             let bytes = [UInt8](FileManager.default.contents(atPath: path) ?? Data())
@@ -54,11 +63,10 @@ final class WriteAheadLog {
             }
             segmentSizes[number] = scan.validLength
             totalBytes += scan.validLength
-            recovered += scan.entries.map { (number, $0) }
+            for entry in scan.entries { try each(number, entry) }
             currentSegment = max(currentSegment, number)
         }
         try openSegment(currentSegment + 1)
-        return recovered
     }
 
     /// Appends entries and makes them durable; returns the segment they went to. Throws (and leaves the log

@@ -34,7 +34,6 @@ final class IngestdUnderTest: @unchecked Sendable {
         try StateDirectory.ensureDirectory(state.objectsDirectory, mode: 0o750)
         try StateDirectory.ensureDirectory(state.capturesDirectory, mode: 0o750)
         wal = WriteAheadLog(directory: state.walDirectory, segmentLimit: segmentBytes, logger: logger)
-        let entries = try wal.recover()
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         deliveryLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         delivery = DeliverySender(state: state, eventLoop: deliveryLoop.next(), logger: logger)
@@ -44,7 +43,7 @@ final class IngestdUnderTest: @unchecked Sendable {
             deliveryLog: try DeliveryLog(state: state), delivery: delivery, walLimit: walLimit, logger: logger)
         self.coordinator = coordinator
         delivery.onAcknowledged = { seq in coordinator.deliveryAcknowledged(seq) }
-        coordinator.recover(entries: entries)
+        try coordinator.recover()
         delivery.start()
         let (listening, ready) = AsyncStream<Void>.makeStream()
         let server = IngestServer(path: state.ingestSocket, coordinator: coordinator, group: group, logger: logger) {
