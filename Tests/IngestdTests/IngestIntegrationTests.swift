@@ -66,3 +66,36 @@ import Testing
         #expect(counters["duplicates_dropped"] == Double(firstFrames.count))
     }
 }
+
+/// Delivery to sessiond: cumulative acks, and after a reconnect everything not acknowledged is sent again
+/// under the same sequence numbers, and nothing that was acknowledged.
+@Suite struct DeliveryResendTests {
+    @Test func afterSessiondDropsTheConnectionEverythingNotAcknowledgedIsSentAgain() async throws {
+        let state = try temporaryStateDirectory("resend")
+        let group = IngestIntegrationTests.group
+        let sessiond = try await FakeSessiond(socketPath: state.sessionSocket, group: group,
+                                              firstConnection: .init(acknowledge: 3, closeAfter: 6))
+        let ingestd = try await IngestdUnderTest.start(state: state)
+        let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: group)
+        // One exchange at a time, so the delivery order is the exchanges' order.
+        let exchanges = (0..<8).map { _ in TestExchange.random(requestBytes: 3_000, responseBytes: 5_000) }
+        var sequence: UInt64 = 1
+        for exchange in exchanges {
+            let frames = try TestExchange.interleave([exchange], gatewayID: gateway.gatewayID, firstSequence: sequence)
+            sequence = (frames.last?.sequence ?? sequence) + 1
+            try await gateway.session(sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
+        }
+        #expect(await sessiond.wait { records in exchanges.allSatisfy { e in records.contains { $0.captureID == e.id } } })
+        await ingestd.stop()
+        await sessiond.stop()
+
+        let records = sessiond.records
+        let bySequence = Dictionary(grouping: records, by: \.sequence)
+        for (sequence, copies) in bySequence {
+            #expect(Set(copies.map(\.captureID)).count == 1, "sequence \(sequence) always names the same capture")
+            let expected = sequence <= 3 ? 1 : (sequence <= 6 ? 2 : 1)
+            #expect(copies.count == expected, "sequence \(sequence) sent \(copies.count) times")
+        }
+        #expect(Set(records.map(\.captureID)) == Set(exchanges.map(\.id)))
+    }
+}

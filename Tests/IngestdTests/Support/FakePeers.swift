@@ -68,6 +68,14 @@ final class FakeSessiond: Sendable {
     private final class Log: Sendable {
         let received = Mutex<[Received]>([])
         let hellos = Mutex<[CaptureHello]>([])
+        let connections = Mutex(0)
+    }
+
+    /// How the first connection misbehaves: it acknowledges only the first `acknowledge` records, then
+    /// closes once it has received `closeAfter` (as a sessiond that crashed before committing them).
+    struct FirstConnection: Sendable {
+        var acknowledge: Int
+        var closeAfter: Int
     }
 
     private let log = Log()
@@ -77,7 +85,7 @@ final class FakeSessiond: Sendable {
     var records: [Received] { log.received.withLock { $0 } }
     var greetings: [CaptureHello] { log.hellos.withLock { $0 } }
 
-    init(socketPath: String, group: any EventLoopGroup) async throws {
+    init(socketPath: String, group: any EventLoopGroup, firstConnection: FirstConnection? = nil) async throws {
         try? UnixSocketPath.removeStale(socketPath)
         let server = try await ServerBootstrap(group: group).bind(unixDomainSocketPath: socketPath) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -91,7 +99,10 @@ final class FakeSessiond: Sendable {
             try? await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
+                        let number = log.connections.withLock { $0 += 1; return $0 }
+                        let limits = number == 1 ? firstConnection : nil
                         group.addTask {
+                            var seen = 0
                             try? await connection.executeThenClose { inbound, outbound in
                                 for try await frame in inbound {
                                     if frame.kind == .hello, let hello = try? frame.decodeJSON(CaptureHello.self) {
@@ -102,6 +113,11 @@ final class FakeSessiond: Sendable {
                                     let record = try frame.decodeJSON(CaptureRecord.self)
                                     log.received.withLock {
                                         $0.append(Received(sequence: frame.sequence, captureID: frame.exchangeID, record: record))
+                                    }
+                                    seen += 1
+                                    if let limits {
+                                        if seen >= limits.closeAfter { return }
+                                        if seen > limits.acknowledge { continue }
                                     }
                                     var ack = ByteBuffer()
                                     CaptureFrameCodec.encode(.ack(frame.sequence), into: &ack)
