@@ -101,3 +101,41 @@ struct DiskFullTests {
         #expect(FileManager.default.fileExists(atPath: "\(state.root)/\(finished.record.metadataPath)"))
     }
 }
+
+/// The delivery log on a full disk: a refused append leaves the log as it was, so adding the same
+/// records later works, and a restart reads every entry (a torn line would have cut the ones after it).
+@Suite(.enabled(if: SmallFilesystem.isAvailable, "needs CAP_SYS_ADMIN to mount a small tmpfs"))
+struct DeliveryLogDiskFullTests {
+    static func record(_ i: Int) -> CaptureRecord {
+        CaptureRecord(
+            captureID: UUID(),
+            begin: ExchangeBegin(gatewayID: "g", connectionID: 1, scheme: "https", host: "h", port: 443, method: "POST",
+                                 path: "/", httpVersion: "HTTP/1.1", headers: [], client: ClientAttribution(address: "a"),
+                                 startedAt: 0),
+            response: nil,
+            end: ExchangeEnd(outcome: .complete, status: 200, endedAt: 0, timeToFirstByte: nil, requestBytes: 0,
+                             responseBytes: 0, requestWireSHA256: "", responseWireSHA256: "", redactions: [],
+                             streamed: false, webSocket: false),
+            requestBody: nil, responseBody: nil,
+            metadataPath: "captures/" + String(repeating: "m", count: 3_000) + "\(i).json")
+    }
+
+    @Test func aRefusedAppendLeavesTheLogAsItWas() throws {
+        let disk = try SmallFilesystem(bytes: 1 << 20)
+        let state = StateDirectory(root: disk.path)
+        let log = try DeliveryLog(state: state)
+        let first = (0..<3).map { Self.record($0) }
+        #expect(try log.add(first.map { ($0, 1) }).map(\.seq) == [1, 2, 3])
+        disk.fill(pieceBytes: 4096)
+        disk.free(pieces: 1)  // room for part of the next append only
+        let more = (3..<20).map { Self.record($0) }
+        #expect(throws: (any Error).self) { try log.add(more.map { ($0, 1) }) }
+        #expect(log.pending.count == 3)
+        disk.free()
+        #expect(try log.add(more.map { ($0, 1) }).map(\.seq) == Array(4...20))
+        log.close()
+        let reopened = try DeliveryLog(state: state)
+        #expect(reopened.pending.map(\.seq) == Array(1...20))
+        #expect(reopened.known == Set((first + more).map(\.captureID)))
+    }
+}

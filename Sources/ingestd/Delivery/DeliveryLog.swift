@@ -54,23 +54,50 @@ final class DeliveryLog {
     }
 
     /// Records finished exchanges as owed; durable when this returns.
+    /// All or nothing: when the disk refuses the lines, what was written of them is cut off again and the
+    /// log is as before, so the same records can be added once there is room. (A torn line left in place
+    /// would end the log at the next start, cutting every entry appended after it.)
     func add(_ finished: [(CaptureRecord, UInt64)]) throws -> [Entry] {
         var lines = ""
         var added: [Entry] = []
-        for (record, segment) in finished where !known.contains(record.captureID) {
-            lastSequence += 1
-            let entry = Entry(seq: lastSequence, captureID: record.captureID, path: record.metadataPath, firstSegment: segment)
+        var sequence = lastSequence
+        var batch: Set<UUID> = []
+        for (record, segment) in finished where !known.contains(record.captureID) && batch.insert(record.captureID).inserted {
+            sequence += 1
+            let entry = Entry(seq: sequence, captureID: record.captureID, path: record.metadataPath, firstSegment: segment)
             lines += String(decoding: try JSONEncoder().encode(entry), as: UTF8.self) + "\n"
-            known.insert(record.captureID)
-            pending.append(entry)
-            entries.append(entry)
             added.append(entry)
         }
         guard !lines.isEmpty else { return [] }
         let bytes = Array(lines.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fdatasync(fd) == 0 else {
-            throw IngestError(errno == ENOSPC ? .diskFull : .walUnwritable, "cannot append to the delivery log: errno \(errno)")
+        let end = lseek(fd, 0, SEEK_END)
+        var done = 0
+        var failure: Int32 = 0
+        bytes.withUnsafeBytes { raw in
+            while done < raw.count, let base = raw.baseAddress {
+                let n = write(fd, base + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    failure = n < 0 ? errno : ENOSPC
+                    return
+                }
+                done += n
+            }
+        }
+        if failure == 0 && fdatasync(fd) != 0 { failure = errno }
+        guard failure == 0 else {
+            if end >= 0 {
+                ftruncate(fd, end)
+                lseek(fd, end, SEEK_SET)
+            }
+            throw IngestError(failure == ENOSPC ? .diskFull : .walUnwritable,
+                              "cannot append to the delivery log: errno \(failure)")
+        }
+        lastSequence = sequence
+        for entry in added {
+            known.insert(entry.captureID)
+            pending.append(entry)
+            entries.append(entry)
         }
         return added
     }

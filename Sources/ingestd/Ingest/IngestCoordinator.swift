@@ -301,15 +301,40 @@ final class IngestCoordinator: @unchecked Sendable {
         }
     }
 
+    /// Makes finished exchanges owed to sessiond. Like a frame's store, this is retried every second while
+    /// the disk refuses it (and nothing new is acknowledged meanwhile): the exchanges have already left the
+    /// assembler, so giving up would lose them. Runs on the store queue only.
     private func record(_ finished: [(CaptureRecord, UInt64)]) {
         guard !finished.isEmpty else { return }
-        do {
-            let entries = try deliveryLog.add(finished)
-            flags.withLockedValue { $0.exchanges += UInt64(entries.count) }
-            for entry in entries { delivery.enqueue(entry) }
-        } catch {
-            flags.withLockedValue { $0.errors += 1 }
-            logger.error("cannot record finished exchanges for delivery", metadata: ["error": "\(error)"])
+        var attempts = 0
+        while true {
+            do {
+                let entries = try deliveryLog.add(finished)
+                flags.withLockedValue {
+                    $0.exchanges += UInt64(entries.count)
+                    if attempts > 0 {
+                        $0.storeBlocked = nil
+                        $0.storeDiskFull = false
+                    }
+                }
+                for entry in entries { delivery.enqueue(entry) }
+                return
+            } catch {
+                let stopping: Bool = flags.withLockedValue {
+                    $0.storeBlocked = "\(error)"
+                    $0.storeDiskFull = (error as? IngestError)?.code == .diskFull
+                    if attempts == 0 { $0.errors += 1 }
+                    return $0.stopping
+                }
+                if attempts % 60 == 0 {
+                    logger.error("cannot record finished exchanges for delivery; not acknowledging until it can",
+                                 metadata: ["error": "\(error)", "exchanges": "\(finished.count)"])
+                }
+                // Shutting down: the WAL still holds their frames and the next start finishes them again.
+                if stopping { return }
+                attempts += 1
+                Thread.sleep(forTimeInterval: 1)
+            }
         }
     }
 
