@@ -14,7 +14,8 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
     typealias OutboundOut = HTTPServerResponsePart
 
     /// One request/response in flight on this connection.
-    private final class Exchange {
+    /// (Internal, not private: the WebSocket switch in ExchangeRelayHandler+WebSocket.swift uses it.)
+    final class Exchange {
         var recorder: ExchangeRecorder?
         let target: UpstreamTarget
         let upstreamHead: HTTPRequestHead
@@ -36,19 +37,19 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         }
     }
 
-    private let services: GatewayServices
+    let services: GatewayServices
     private let pool: UpstreamConnectionPool
     private let classifier: RequestClassifier
     private let connection: ConnectionInfo
-    private var logger: Logger
+    var logger: Logger
     private var context: ChannelHandlerContext?
-    private var exchange: Exchange?
+    var exchange: Exchange?
     /// After the gateway answered a request itself, the rest of that request's body is read and dropped.
     private var discardingRequest = false
     private var closeWhenDiscarded = false
     private var readsPaused = false
     private var readPending = false
-    private var headTimeout: Scheduled<Void>?
+    var headTimeout: Scheduled<Void>?
 
     init(services: GatewayServices, pool: UpstreamConnectionPool, classifier: RequestClassifier, connection: ConnectionInfo) {
         self.services = services
@@ -289,44 +290,6 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         }
     }
 
-    // MARK: WebSocket
-
-    /// The upstream accepted an upgrade: from here both connections relay raw bytes (every frame exactly as
-    /// sent), and the exchange records messages until either side goes away.
-    private func upgradeToWebSocket(_ exchange: Exchange, head: HTTPResponseHead, context: ChannelHandlerContext) {
-        context.flush()
-        guard let upstream = exchange.upstream else {
-            context.close(promise: nil)
-            return
-        }
-        let deflate = PermessageDeflate(acceptedExtensions: head.headers[canonicalForm: "sec-websocket-extensions"].map(String.init))
-        let session = WebSocketSession(recorder: exchange.recorder, deflate: deflate,
-                                       configuration: services.configuration.gateway, logger: logger)
-        exchange.recorder = nil
-        let clientSide = WebSocketRelayHandler(session: session, inbound: .clientToUpstream)
-        let upstreamSide = WebSocketRelayHandler(session: session, inbound: .upstreamToClient)
-        clientSide.peer = upstreamSide
-        upstreamSide.peer = clientSide
-        self.exchange = nil
-        headTimeout?.cancel()
-        do {
-            try upstream.switchToRawRelay(upstreamSide)
-            let sync = context.pipeline.syncOperations
-            try sync.addHandler(clientSide, position: .last)
-            // Order matters: the decoder goes last so bytes it already holds flow into the relay.
-            for name in [ProxyPipeline.pipeliningName, ProxyPipeline.encoderName] {
-                sync.removeHandler(name: name, promise: nil)
-            }
-            sync.removeHandler(context: context, promise: nil)
-            sync.removeHandler(name: ProxyPipeline.decoderName, promise: nil)
-        } catch {
-            logger.notice("websocket upgrade could not be relayed", metadata: ["error": "\(error)"])
-            session.end(error: error)
-            upstream.close()
-            context.close(promise: nil)
-        }
-    }
-
     // MARK: endings
 
     /// Both directions are done: return the upstream to the pool (or close it), write `lastPart` (the
@@ -408,19 +371,5 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         headTimeout = context.eventLoop.scheduleTask(in: timeout) {
             channel.close(promise: nil)
         }
-    }
-}
-
-/// A one-line cause for a failed upstream, for the 502 body and the record.
-enum UpstreamFailure {
-    static func describe(_ error: any Error, target: UpstreamTarget) -> String {
-        let text = "\(error)"
-        if text.contains("NIOSSL") || text.contains("handshake") || text.contains("certificate") || text.contains("BoringSSL") {
-            return "TLS failure with upstream \(target.authority): \(text)"
-        }
-        if error is ChannelError, case .connectTimeout = error as? ChannelError {
-            return "upstream \(target.authority) did not accept a connection in time"
-        }
-        return "upstream \(target.authority) unreachable: \(text)"
     }
 }
