@@ -44,7 +44,12 @@ final class DeliverySender: @unchecked Sendable {
 
     func enqueue(_ entry: DeliveryLog.Entry) {
         let schedule: Bool = box.withLockedValue { s in
-            guard entry.seq > s.acknowledgedThrough, !s.pending.contains(where: { $0.seq == entry.seq }) else { return false }
+            // Entries come in sequence order, so a duplicate is never newer than the last one queued; the
+            // linear search is only for that case (it made queueing n owed records at start O(n²)).
+            guard entry.seq > s.acknowledgedThrough else { return false }
+            if let last = s.pending.last, entry.seq <= last.seq, s.pending.contains(where: { $0.seq == entry.seq }) {
+                return false
+            }
             s.pending.append(entry)
             guard s.channel != nil, !s.flushScheduled else { return false }
             s.flushScheduled = true
