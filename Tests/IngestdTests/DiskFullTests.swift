@@ -21,8 +21,9 @@ struct DiskFullTests {
     func aChunkRefusedForLackOfSpaceCanBeWrittenAgainAndTheObjectIsExact(format: CompressionFormat) throws {
         let disk = try SmallFilesystem(bytes: 4 << 20)
         let state = StateDirectory(root: disk.path)
-        let writer = try ObjectWriter(layout: ObjectStoreLayout(state: state), kind: .request, format: format,
-                                      maxBytes: 64 << 20)
+        let writer = try ObjectWriter(
+            layout: ObjectStoreLayout(state: state), kind: .request, format: format,
+            maxBytes: 64 << 20)
         let chunks = (0..<6).map { _ in Self.incompressible(300_000) }
         try writer.write(chunks[0])
         disk.fill()
@@ -55,15 +56,20 @@ struct DiskFullTests {
         let ingestd = try await IngestdUnderTest.start(state: state, segmentBytes: 1 << 20)
         let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: group)
 
-        let before = (0..<3).map { _ in TestExchange(request: Self.incompressible(150_000), response: Self.incompressible(90_000)) }
+        let before = (0..<3).map { _ in
+            TestExchange(request: Self.incompressible(150_000), response: Self.incompressible(90_000))
+        }
         let beforeFrames = try TestExchange.interleave(before, gatewayID: gateway.gatewayID)
         try await gateway.session(sending: beforeFrames, awaitAcknowledgementOf: beforeFrames.last?.sequence ?? 0)
         #expect(await sessiond.wait { $0.count == before.count })
 
         disk.fill()
-        let during = (0..<3).map { _ in TestExchange(request: Self.incompressible(200_000), response: Self.incompressible(120_000)) }
-        let duringFrames = try TestExchange.interleave(during, gatewayID: gateway.gatewayID,
-                                                       firstSequence: (beforeFrames.last?.sequence ?? 0) + 1)
+        let during = (0..<3).map { _ in
+            TestExchange(request: Self.incompressible(200_000), response: Self.incompressible(120_000))
+        }
+        let duringFrames = try TestExchange.interleave(
+            during, gatewayID: gateway.gatewayID,
+            firstSequence: (beforeFrames.last?.sequence ?? 0) + 1)
         let sending = Task { await gateway.sendUntilAcknowledged(duringFrames) }
         var sawFailing = false
         for _ in 0..<6000 where !sawFailing {
@@ -75,7 +81,10 @@ struct DiskFullTests {
         disk.free()
         await sending.value
         let all = before + during
-        #expect(await sessiond.wait { records in all.allSatisfy { exchange in records.contains { $0.captureID == exchange.id } } })
+        #expect(
+            await sessiond.wait { records in
+                all.allSatisfy { exchange in records.contains { $0.captureID == exchange.id } }
+            })
         await ingestd.stop()
         await sessiond.stop()
         try IngestIntegrationTests.expectStored(all, records: sessiond.records, state: state)
@@ -86,13 +95,16 @@ struct DiskFullTests {
         let disk = try SmallFilesystem(bytes: 4 << 20)
         let state = StateDirectory(root: disk.path)
         try StateDirectory.ensureDirectory(state.capturesDirectory, mode: 0o750)
-        let assembler = ExchangeAssembler(state: state, format: .zstd, maxBodyBytes: 64 << 20,
-                                          logger: Logger(label: "test"))
+        let assembler = ExchangeAssembler(
+            state: state, format: .zstd, maxBodyBytes: 64 << 20,
+            logger: Logger(label: "test"))
         let exchange = TestExchange(request: Self.incompressible(200_000), response: Self.incompressible(200_000))
         let frames = try TestExchange.interleave([exchange], gatewayID: "gw/1")
         for frame in frames.dropLast() { _ = try assembler.apply(frame, gatewayID: "gw/1", segment: 1) }
         disk.fill()
-        #expect(throws: (any Error).self) { try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1) }
+        #expect(throws: (any Error).self) {
+            try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1)
+        }
         #expect(assembler.openCount == 1, "the exchange is still owed")
         disk.free()
         let finished = try #require(try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1))
@@ -109,13 +121,15 @@ struct DeliveryLogDiskFullTests {
     static func record(_ i: Int) -> CaptureRecord {
         CaptureRecord(
             captureID: UUID(),
-            begin: ExchangeBegin(gatewayID: "g", connectionID: 1, scheme: "https", host: "h", port: 443, method: "POST",
-                                 path: "/", httpVersion: "HTTP/1.1", headers: [], client: ClientAttribution(address: "a"),
-                                 startedAt: 0),
+            begin: ExchangeBegin(
+                gatewayID: "g", connectionID: 1, scheme: "https", host: "h", port: 443, method: "POST",
+                path: "/", httpVersion: "HTTP/1.1", headers: [], client: ClientAttribution(address: "a"),
+                startedAt: 0),
             response: nil,
-            end: ExchangeEnd(outcome: .complete, status: 200, endedAt: 0, timeToFirstByte: nil, requestBytes: 0,
-                             responseBytes: 0, requestWireSHA256: "", responseWireSHA256: "", redactions: [],
-                             streamed: false, webSocket: false),
+            end: ExchangeEnd(
+                outcome: .complete, status: 200, endedAt: 0, timeToFirstByte: nil, requestBytes: 0,
+                responseBytes: 0, requestWireSHA256: "", responseWireSHA256: "", redactions: [],
+                streamed: false, webSocket: false),
             requestBody: nil, responseBody: nil,
             metadataPath: "captures/" + String(repeating: "m", count: 3_000) + "\(i).json")
     }

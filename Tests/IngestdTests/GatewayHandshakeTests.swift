@@ -15,11 +15,13 @@ import Testing
         let sessiond = try await FakeSessiond(socketPath: state.sessionSocket, group: group)
         let ingestd = try await IngestdUnderTest.start(state: state)
 
-        let hostile = FakeGateway(gatewayID: String(repeating: "g", count: idBytes), socketPath: state.ingestSocket,
-                                  group: group)
+        let hostile = FakeGateway(
+            gatewayID: String(repeating: "g", count: idBytes), socketPath: state.ingestSocket,
+            group: group)
         let exchange = TestExchange.random(requestBytes: 1_000, responseBytes: 1_000)
         let frames = try TestExchange.interleave([exchange], gatewayID: hostile.gatewayID)
-        let acknowledged = try? await hostile.session(sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
+        let acknowledged = try? await hostile.session(
+            sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
         #expect((acknowledged ?? 0) == 0, "nothing from a refused hello is acknowledged")
 
         let honest = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: group)
@@ -36,14 +38,17 @@ import Testing
         let state = try temporaryStateDirectory("nohello")
         let group = IngestIntegrationTests.group
         let ingestd = try await IngestdUnderTest.start(state: state)
-        let channel = try await ClientBootstrap(group: group).connect(unixDomainSocketPath: state.ingestSocket) { channel in
+        let channel = try await ClientBootstrap(group: group).connect(unixDomainSocketPath: state.ingestSocket) {
+            channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(CaptureFrameDecoder(maximumFrameLength: 4096)))
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(CaptureFrameDecoder(maximumFrameLength: 4096)))
                 return try NIOAsyncChannel<CaptureFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
         let answers = try await channel.executeThenClose { inbound, outbound in
-            let frames = try TestExchange.interleave([TestExchange.random(requestBytes: 10, responseBytes: 10)], gatewayID: "x")
+            let frames = try TestExchange.interleave(
+                [TestExchange.random(requestBytes: 10, responseBytes: 10)], gatewayID: "x")
             var out = ByteBuffer()
             for frame in frames { CaptureFrameCodec.encode(frame, into: &out) }
             try await outbound.write(out)

@@ -14,7 +14,9 @@ import Testing
     static let group = MultiThreadedEventLoopGroup.singleton
 
     /// Every record's bodies are in the store and hash to what was sent; its metadata file exists.
-    static func expectStored(_ exchanges: [TestExchange], records: [FakeSessiond.Received], state: StateDirectory) throws {
+    static func expectStored(
+        _ exchanges: [TestExchange], records: [FakeSessiond.Received], state: StateDirectory
+    ) throws {
         let layout = ObjectStoreLayout(state: state)
         for exchange in exchanges {
             let record = try #require(records.first { $0.captureID == exchange.id }?.record)
@@ -34,14 +36,17 @@ import Testing
         let ingestd = try await IngestdUnderTest.start(state: state)
         let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: Self.group)
 
-        let first = (0..<6).map { i in TestExchange.random(requestBytes: 1_000 + i * 37_000, responseBytes: 200 + i * 51_000) }
+        let first = (0..<6).map { i in
+            TestExchange.random(requestBytes: 1_000 + i * 37_000, responseBytes: 200 + i * 51_000)
+        }
         let firstFrames = try TestExchange.interleave(first, gatewayID: gateway.gatewayID)
         let lastFirst = firstFrames.last?.sequence ?? 0
         try await gateway.session(sending: firstFrames, awaitAcknowledgementOf: lastFirst)
 
         // A reconnect: the gateway sends again what it has (it may not have seen the last acks), then more.
         let second = [TestExchange.random(requestBytes: 70_000, responseBytes: 130_000)]
-        let secondFrames = try TestExchange.interleave(second, gatewayID: gateway.gatewayID, firstSequence: lastFirst + 1)
+        let secondFrames = try TestExchange.interleave(
+            second, gatewayID: gateway.gatewayID, firstSequence: lastFirst + 1)
         let all = firstFrames + secondFrames
         let acknowledged = try await gateway.session(sending: all, awaitAcknowledgementOf: all.last?.sequence ?? 0)
         #expect(acknowledged == all.last?.sequence)
@@ -73,8 +78,9 @@ import Testing
     @Test func afterSessiondDropsTheConnectionEverythingNotAcknowledgedIsSentAgain() async throws {
         let state = try temporaryStateDirectory("resend")
         let group = IngestIntegrationTests.group
-        let sessiond = try await FakeSessiond(socketPath: state.sessionSocket, group: group,
-                                              firstConnection: .init(acknowledge: 3, closeAfter: 6))
+        let sessiond = try await FakeSessiond(
+            socketPath: state.sessionSocket, group: group,
+            firstConnection: .init(acknowledge: 3, closeAfter: 6))
         let ingestd = try await IngestdUnderTest.start(state: state)
         let gateway = FakeGateway(gatewayID: "gw/\(UUID())", socketPath: state.ingestSocket, group: group)
         // One exchange at a time, so the delivery order is the exchanges' order.
@@ -85,7 +91,8 @@ import Testing
             sequence = (frames.last?.sequence ?? sequence) + 1
             try await gateway.session(sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
         }
-        #expect(await sessiond.wait { records in exchanges.allSatisfy { e in records.contains { $0.captureID == e.id } } })
+        #expect(
+            await sessiond.wait { records in exchanges.allSatisfy { e in records.contains { $0.captureID == e.id } } })
         await ingestd.stop()
         await sessiond.stop()
 

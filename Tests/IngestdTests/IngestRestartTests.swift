@@ -36,7 +36,8 @@ import Testing
         // A new exchange after the restart is the causal marker: once it arrives, anything owed from before
         // the restart has been sent too (delivery is in order).
         let marker = TestExchange.random(requestBytes: 100, responseBytes: 100)
-        let markerGateway = FakeGateway(gatewayID: "gw/marker-\(UUID())", socketPath: state.ingestSocket, group: Self.group)
+        let markerGateway = FakeGateway(
+            gatewayID: "gw/marker-\(UUID())", socketPath: state.ingestSocket, group: Self.group)
         let again = try TestExchange.interleave([marker], gatewayID: markerGateway.gatewayID)
         try await markerGateway.session(sending: again, awaitAcknowledgementOf: again.last?.sequence ?? 0)
         #expect(await sessiond.wait { $0.contains { $0.captureID == marker.id } })
@@ -44,7 +45,8 @@ import Testing
         await sessiond.stop()
 
         let redelivered = sessiond.records.filter { record in exchanges.contains { $0.id == record.captureID } }.count
-        #expect(redelivered == exchanges.count, "records delivered again after a restart: \(redelivered - exchanges.count)")
+        #expect(
+            redelivered == exchanges.count, "records delivered again after a restart: \(redelivered - exchanges.count)")
     }
 
     @Test(arguments: segmentSizes)

@@ -16,11 +16,11 @@ import Testing
     }
 
     static let cases: [Case] = [
-        Case(bodyBytes: 10_000, chunkBytes: 1_000, limit: 4_096),   // bound inside a chunk
-        Case(bodyBytes: 10_000, chunkBytes: 1_000, limit: 4_000),   // bound on a chunk boundary
-        Case(bodyBytes: 10_000, chunkBytes: 10_000, limit: 1),      // one chunk, almost nothing kept
-        Case(bodyBytes: 10_000, chunkBytes: 3_333, limit: 0),       // nothing kept
-        Case(bodyBytes: 10_000, chunkBytes: 777, limit: 10_000),    // exactly at the bound: not truncated
+        Case(bodyBytes: 10_000, chunkBytes: 1_000, limit: 4_096),  // bound inside a chunk
+        Case(bodyBytes: 10_000, chunkBytes: 1_000, limit: 4_000),  // bound on a chunk boundary
+        Case(bodyBytes: 10_000, chunkBytes: 10_000, limit: 1),  // one chunk, almost nothing kept
+        Case(bodyBytes: 10_000, chunkBytes: 3_333, limit: 0),  // nothing kept
+        Case(bodyBytes: 10_000, chunkBytes: 777, limit: 10_000),  // exactly at the bound: not truncated
         Case(bodyBytes: 300_000, chunkBytes: 65_536, limit: 200_001),
     ]
 
@@ -28,8 +28,9 @@ import Testing
     func truncatedBodiesKeepTheWholeBodysSizeAndHash(_ c: Case, format: CompressionFormat) throws {
         let state = try temporaryStateDirectory("trunc")
         let body = TestExchange.bytes(c.bodyBytes)
-        let writer = try ObjectWriter(layout: ObjectStoreLayout(state: state), kind: .response, format: format,
-                                      maxBytes: c.limit)
+        let writer = try ObjectWriter(
+            layout: ObjectStoreLayout(state: state), kind: .response, format: format,
+            maxBytes: c.limit)
         for chunk in TestExchange.chunks(body, size: c.chunkBytes) { try writer.write(Array(chunk)) }
         let reference = try writer.finish()
         let kept = Array(body.prefix(c.limit))

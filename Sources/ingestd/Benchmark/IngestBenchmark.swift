@@ -25,7 +25,9 @@ struct IngestBenchmark {
     func run() throws -> [Measurement] {
         let files = try FileManager.default.contentsOfDirectory(atPath: corpus).sorted()
             .map { "\(corpus)/\($0)" }
-            .filter { (try? FileManager.default.attributesOfItem(atPath: $0)[.type] as? FileAttributeType) == .typeRegular }
+            .filter { path in
+                (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular
+            }
         guard !files.isEmpty else { throw IngestError(.objectUnwritable, "no files in \(corpus)") }
         let bodies = try files.map { path -> [UInt8] in
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -36,46 +38,53 @@ struct IngestBenchmark {
         let total = bodies.reduce(0) { $0 + $1.count }
         var results: [Measurement] = []
 
-        results.append(measure("sha256 only (swift-crypto, 64 KiB updates)", total) {
-            for body in bodies {
-                var hash = SHA256()
-                forEachChunk(body) { hash.update(bufferPointer: $0) }
-                _ = hash.finalize()
-            }
-        })
-        results.append(measure("crc32c only (the WAL entry checksum)", total) {
-            var crc: UInt32 = 0
-            for body in bodies { crc ^= body.withUnsafeBytes { CRC32C.checksum($0) } }
-            if crc == 0x1234_5678 { print("") }  // keep the result alive
-        })
-        results.append(try measure("\(format.rawValue) only (Shared compressor, level 1)", total) {
-            for body in bodies {
-                var compressor = try format.makeCompressor()
-                var out: [UInt8] = []
-                out.reserveCapacity(256 * 1024)
-                try forEachChunkThrowing(body) { chunk in
-                    try compressor.compress(chunk, into: &out)
-                    if out.count >= 256 * 1024 { out.removeAll(keepingCapacity: true) }
+        results.append(
+            measure("sha256 only (swift-crypto, 64 KiB updates)", total) {
+                for body in bodies {
+                    var hash = SHA256()
+                    forEachChunk(body) { hash.update(bufferPointer: $0) }
+                    _ = hash.finalize()
                 }
-                try compressor.finish(into: &out)
-            }
-        })
+            })
+        results.append(
+            measure("crc32c only (the WAL entry checksum)", total) {
+                var crc: UInt32 = 0
+                for body in bodies { crc ^= body.withUnsafeBytes { CRC32C.checksum($0) } }
+                if crc == 0x1234_5678 { print("") }  // keep the result alive
+            })
+        results.append(
+            try measure("\(format.rawValue) only (Shared compressor, level 1)", total) {
+                for body in bodies {
+                    var compressor = try format.makeCompressor()
+                    var out: [UInt8] = []
+                    out.reserveCapacity(256 * 1024)
+                    try forEachChunkThrowing(body) { chunk in
+                        try compressor.compress(chunk, into: &out)
+                        if out.count >= 256 * 1024 { out.removeAll(keepingCapacity: true) }
+                    }
+                    try compressor.finish(into: &out)
+                }
+            })
         // A fresh store per pass so no object is deduplicated away.
         let state = StateDirectory(root: "\(scratch)/store-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: state.objectsDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: state.root) }
         let layout = ObjectStoreLayout(state: state)
-        results.append(try measure("ingestd store: sha256 + \(format.rawValue) + file + fsync + rename", total) {
-            for body in bodies {
-                let writer = try ObjectWriter(layout: layout, kind: .request, format: format, maxBytes: Int.max)
-                try forEachChunkThrowing(body) { try writer.write($0) }
-                _ = try writer.finish()
-            }
-        })
+        results.append(
+            try measure("ingestd store: sha256 + \(format.rawValue) + file + fsync + rename", total) {
+                for body in bodies {
+                    let writer = try ObjectWriter(layout: layout, kind: .request, format: format, maxBytes: Int.max)
+                    try forEachChunkThrowing(body) { try writer.write($0) }
+                    _ = try writer.finish()
+                }
+            })
         results.append(try walAppend(bodies, total: total))
-        results.append(try external("zstd -1 (same files, output to /dev/null)", total,
-                                    ["zstd", "-1", "-q", "-c"] + files))
-        results.append(try external("openssl dgst -sha256 (same files)", total, ["openssl", "dgst", "-sha256"] + files))
+        results.append(
+            try external(
+                "zstd -1 (same files, output to /dev/null)", total,
+                ["zstd", "-1", "-q", "-c"] + files))
+        results.append(
+            try external("openssl dgst -sha256 (same files)", total, ["openssl", "dgst", "-sha256"] + files))
         return results
     }
 
@@ -94,15 +103,20 @@ struct IngestBenchmark {
             for start in stride(from: 0, to: body.count, by: 16 * 1024) {
                 sequence += 1
                 var frame = ByteBuffer()
-                CaptureFrameCodec.encode(CaptureFrame(kind: .requestBody, sequence: sequence, exchangeID: UUID(),
-                                                      timestamp: 0,
-                                                      payload: ByteBuffer(bytes: body[start..<min(start + 16 * 1024, body.count)])),
-                                         into: &frame)
+                let chunk = ByteBuffer(bytes: body[start..<min(start + 16 * 1024, body.count)])
+                CaptureFrameCodec.encode(
+                    CaptureFrame(
+                        kind: .requestBody, sequence: sequence, exchangeID: UUID(),
+                        timestamp: 0, payload: chunk),
+                    into: &frame)
                 entries.append(WALEntry(gatewayID: "bench/1", frame: frame))
             }
         }
-        let batches = stride(from: 0, to: entries.count, by: 64).map { Array(entries[$0..<min($0 + 64, entries.count)]) }
-        return try measure("WAL append: 16 KiB frames, fdatasync per 64 (\(entries.count / max(batches.count, 1)) avg)", total) {
+        let batches = stride(from: 0, to: entries.count, by: 64).map {
+            Array(entries[$0..<min($0 + 64, entries.count)])
+        }
+        let perBatch = entries.count / max(batches.count, 1)
+        return try measure("WAL append: 16 KiB frames, fdatasync per 64 (\(perBatch) avg)", total) {
             for batch in batches { _ = try wal.append(batch) }
         }
     }

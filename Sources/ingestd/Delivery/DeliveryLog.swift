@@ -62,9 +62,11 @@ final class DeliveryLog {
         var added: [Entry] = []
         var sequence = lastSequence
         var batch: Set<UUID> = []
-        for (record, segment) in finished where !known.contains(record.captureID) && batch.insert(record.captureID).inserted {
+        for (record, segment) in finished
+        where !known.contains(record.captureID) && batch.insert(record.captureID).inserted {
             sequence += 1
-            let entry = Entry(seq: sequence, captureID: record.captureID, path: record.metadataPath, firstSegment: segment)
+            let entry = Entry(seq: sequence, captureID: record.captureID, path: record.metadataPath,
+                              firstSegment: segment)
             lines += String(decoding: try JSONEncoder().encode(entry), as: UTF8.self) + "\n"
             added.append(entry)
         }

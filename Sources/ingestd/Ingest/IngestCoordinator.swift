@@ -275,12 +275,14 @@ final class IngestCoordinator: @unchecked Sendable {
                         $0.storeBlocked = nil
                         $0.storeDiskFull = false
                     }
-                    logger.notice("the object store takes writes again; acknowledging", metadata: ["attempts": "\(attempts)"])
+                    logger.notice("the object store takes writes again; acknowledging",
+                                  metadata: ["attempts": "\(attempts)"])
                 }
                 return done
             } catch let error as CaptureFrameError {
                 flags.withLockedValue { $0.errors += 1 }
-                logger.error("cannot use a frame", metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
+                logger.error("cannot use a frame",
+                             metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
                 return nil
             } catch {
                 let stopping: Bool = flags.withLockedValue {
@@ -394,7 +396,8 @@ final class IngestCoordinator: @unchecked Sendable {
         let f = flags.withLockedValue { $0 }
         return [
             "wal_bytes": Double(f.walBytes), "frames_durable": Double(f.framesDurable), "exchanges": Double(f.exchanges),
-            "duplicates_dropped": Double(f.duplicates), "errors": Double(f.errors), "disk_full": f.diskFull || f.storeDiskFull ? 1 : 0,
+            "duplicates_dropped": Double(f.duplicates), "errors": Double(f.errors),
+            "disk_full": f.diskFull || f.storeDiskFull ? 1 : 0,
             "store_blocked": f.storeBlocked == nil ? 0 : 1,
             "gateways_connected": Double(connectedGateways.withLockedValue { $0.count }),
             "delivery_pending": Double(delivery.pendingCount), "delivery_acked_seq": Double(delivery.acknowledgedThrough),

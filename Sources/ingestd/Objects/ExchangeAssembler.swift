@@ -129,7 +129,8 @@ final class ExchangeAssembler {
             let end = ExchangeEnd(
                 outcome: .gatewayLost, error: "the gateway went away before the exchange ended",
                 status: exchange.response?.status, endedAt: CaptureFrame.now(), timeToFirstByte: nil,
-                requestBytes: exchange.request?.receivedBytes ?? 0, responseBytes: exchange.responseBody?.receivedBytes ?? 0,
+                requestBytes: exchange.request?.receivedBytes ?? 0,
+                responseBytes: exchange.responseBody?.receivedBytes ?? 0,
                 requestWireSHA256: "", responseWireSHA256: "", redactions: [],
                 streamed: Self.isEventStream(exchange.response), webSocket: !exchange.messages.isEmpty)
             do {

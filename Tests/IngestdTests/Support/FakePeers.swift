@@ -13,21 +13,28 @@ struct FakeGateway {
     /// One connection: hello, `frames` (in writes of `perWrite` frames), then waits until ingestd has
     /// acknowledged `awaitAcknowledgementOf` and closes. Returns the highest ack seen.
     @discardableResult
-    func session(sending frames: [CaptureFrame], perWrite: Int = 7, awaitAcknowledgementOf target: UInt64) async throws -> UInt64 {
+    func session(
+        sending frames: [CaptureFrame], perWrite: Int = 7, awaitAcknowledgementOf target: UInt64
+    ) async throws -> UInt64 {
         let channel = try await ClientBootstrap(group: group).connect(unixDomainSocketPath: socketPath) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(CaptureFrameDecoder(maximumFrameLength: 4096)))
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(CaptureFrameDecoder(maximumFrameLength: 4096)))
                 return try NIOAsyncChannel<CaptureFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
         return try await channel.executeThenClose { inbound, outbound in
             var hello = ByteBuffer()
-            CaptureFrameCodec.encode(try .json(.hello, exchangeID: CaptureFrame.noExchange,
-                                               CaptureHello(gatewayID: gatewayID, host: "test")), into: &hello)
+            CaptureFrameCodec.encode(
+                try .json(
+                    .hello, exchangeID: CaptureFrame.noExchange,
+                    CaptureHello(gatewayID: gatewayID, host: "test")), into: &hello)
             try await outbound.write(hello)
             for start in stride(from: 0, to: frames.count, by: perWrite) {
                 var out = ByteBuffer()
-                for frame in frames[start..<min(start + perWrite, frames.count)] { CaptureFrameCodec.encode(frame, into: &out) }
+                for frame in frames[start..<min(start + perWrite, frames.count)] {
+                    CaptureFrameCodec.encode(frame, into: &out)
+                }
                 try await outbound.write(out)
             }
             var highest: UInt64 = 0
@@ -99,7 +106,10 @@ final class FakeSessiond: Sendable {
             try? await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
-                        let number = log.connections.withLock { $0 += 1; return $0 }
+                        let number = log.connections.withLock {
+                            $0 += 1
+                            return $0
+                        }
                         let limits = number == 1 ? firstConnection : nil
                         group.addTask {
                             var seen = 0
@@ -112,7 +122,9 @@ final class FakeSessiond: Sendable {
                                     guard frame.kind == .record else { continue }
                                     let record = try frame.decodeJSON(CaptureRecord.self)
                                     log.received.withLock {
-                                        $0.append(Received(sequence: frame.sequence, captureID: frame.exchangeID, record: record))
+                                        $0.append(
+                                            Received(
+                                                sequence: frame.sequence, captureID: frame.exchangeID, record: record))
                                     }
                                     seen += 1
                                     if let limits {

@@ -19,14 +19,19 @@ final class IngestdUnderTest: @unchecked Sendable {
     private let serviceGroup: ServiceGroup
     private let running: Task<Void, any Error>
 
-    static func start(state: StateDirectory, compression: CompressionFormat = .zstd, maxBodyBytes: Int = 64 << 20,
-                      walLimit: Int = 1 << 30, segmentBytes: Int = 64 << 20) async throws -> IngestdUnderTest {
-        try await IngestdUnderTest(state: state, compression: compression, maxBodyBytes: maxBodyBytes, walLimit: walLimit,
-                                   segmentBytes: segmentBytes)
+    static func start(
+        state: StateDirectory, compression: CompressionFormat = .zstd, maxBodyBytes: Int = 64 << 20,
+        walLimit: Int = 1 << 30, segmentBytes: Int = 64 << 20
+    ) async throws -> IngestdUnderTest {
+        try await IngestdUnderTest(
+            state: state, compression: compression, maxBodyBytes: maxBodyBytes, walLimit: walLimit,
+            segmentBytes: segmentBytes)
     }
 
-    private init(state: StateDirectory, compression: CompressionFormat, maxBodyBytes: Int, walLimit: Int,
-                 segmentBytes: Int) async throws {
+    private init(
+        state: StateDirectory, compression: CompressionFormat, maxBodyBytes: Int, walLimit: Int,
+        segmentBytes: Int
+    ) async throws {
         self.state = state
         var logger = Logger(label: "ingestd-test")
         logger.logLevel = .warning
