@@ -88,19 +88,20 @@ final class ObjectWriter {
             compressorFinished = true
         }
         try drain()
-        guard fsync(fd) == 0 else {
-            let code = errno
-            throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "fsync \(temporaryPath): errno \(code)")
-        }
         let sha = Self.hex(storedHash.finalize())
         let full = fullHash.map { Self.hex($0.finalize()) } ?? sha
         let directory = layout.directory(kind: kind, sha256: sha)
         let path = layout.path(kind: kind, sha256: sha)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if FileManager.default.fileExists(atPath: path) {
+            // Stored already (and made durable when it was): drop ours without syncing it.
             unlink(temporaryPath)
             wroteNewObject = false
         } else {
+            guard fsync(fd) == 0 else {
+                let code = errno
+                throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "fsync \(temporaryPath): errno \(code)")
+            }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             guard rename(temporaryPath, path) == 0 else {
                 let code = errno
                 throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "cannot rename into \(path): errno \(code)")
