@@ -41,6 +41,8 @@ final class IngestCoordinator: @unchecked Sendable {
     private let connectedGateways = NIOLockedValueBox<[String: Int]>([:])
     /// Segments of written batches not yet applied by the store queue (how many batches each).
     private let unstored = NIOLockedValueBox<[UInt64: Int]>([:])
+    /// Payload bytes handed to the store queue and not yet applied (see ``isPaused``).
+    private let storeBacklog = NIOLockedValueBox(0)
     /// The segment the last batch went to, as the store queue may read it.
     private let activeSegment = NIOLockedValueBox<UInt64?>(nil)
     private let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
@@ -89,11 +91,19 @@ final class IngestCoordinator: @unchecked Sendable {
 
     /// True while frames must not be accepted: the WAL is over `ingest.wal_max_bytes`, the disk is full, or
     /// the object store cannot be written.
+    ///
+    /// Also while the store queue is more than ``storeBacklogLimit`` bytes behind: the frames waiting for it
+    /// are held in memory, so without this a gateway sending faster than bodies compress would grow this
+    /// process up to the whole WAL's size.
     var isPaused: Bool {
-        flags.withLockedValue {
+        let behind = storeBacklog.withLockedValue { $0 } > Self.storeBacklogLimit
+        return behind || flags.withLockedValue {
             ($0.writePausedUntil.map { Date() < $0 } ?? false) || $0.walBytes > walLimit || $0.storeBlocked != nil
         }
     }
+
+    /// Body bytes durable in the WAL but not yet applied by the store queue, beyond which reading pauses.
+    static let storeBacklogLimit = 128 * 1024 * 1024
 
     func gatewayConnected(_ id: String) {
         connectedGateways.withLockedValue { $0[id, default: 0] += 1 }
@@ -195,8 +205,11 @@ final class IngestCoordinator: @unchecked Sendable {
         // knows: collectSegments must see them here or it could delete their segment.
         activeSegment.withLockedValue { $0 = segment }
         unstored.withLockedValue { $0[segment, default: 0] += 1 }
+        let backlog = current.frames.reduce(0) { $0 + $1.payload.readableBytes }
+        storeBacklog.withLockedValue { $0 += backlog }
         storeQueue.async {
             self.store(frames, segment: segment)
+            self.storeBacklog.withLockedValue { $0 -= backlog }
             self.unstored.withLockedValue {
                 $0[segment, default: 1] -= 1
                 if $0[segment] == 0 { $0[segment] = nil }
@@ -405,6 +418,7 @@ final class IngestCoordinator: @unchecked Sendable {
             "frames": Double(f.framesDurable), "delivery_lag": Double(delivery.pendingCount),
             "acked_seq": Double(f.gatewayAcked), "objects_written": Double(f.objectsWritten),
             "objects_deduplicated": Double(f.objectsDeduplicated),
+            "store_backlog_bytes": Double(storeBacklog.withLockedValue { $0 }),
         ]
     }
 
