@@ -6,12 +6,12 @@ import Shared
 /// `sessiond --benchmark N [--benchmark-batch B]` on `database.url` (a scratch database: it writes N turns
 /// twice). Prints turns/s for three paths in one run:
 ///
+/// - `copy` (PostgreSQL, measured first): the same turn and tool-call rows through a raw `COPY … FROM STDIN` into
+///   tables shaped like turns and tool_calls, the ceiling the issue compares against;
 /// - `store`: batches of B prepared turns through the store, as the daemon writes them (one transaction
 ///   each: sessions, turns, tool calls, totals);
 /// - `pipeline`: B capture records per batch through the whole processor (decode, read and decompress the
-///   bodies, parse, sessions, price, anomalies, write);
-/// - `copy` (PostgreSQL): the same turn and tool-call rows through a raw `COPY … FROM STDIN` into tables
-///   shaped like turns and tool_calls, the ceiling the issue compares against.
+///   bodies, parse, sessions, price, anomalies, write).
 struct StoreBenchmark {
     var turns: Int
     var batch: Int
@@ -26,15 +26,19 @@ struct StoreBenchmark {
         let writes = (0..<turns).map { Self.turn(index: $0, run: String(run)) }
         print("sessiond benchmark: \(turns) turns, batches of \(batch), \(url.hasPrefix("sqlite") ? "SQLite" : "PostgreSQL")")
 
+        // The baseline first, right before the path it is compared with (a shared machine's load drifts).
+        var copyRate: Double?
+        if let postgres = store as? PostgresTurnStore {
+            try await postgres.prepareCopyBaseline()
+            copyRate = try await measure("copy") { try await postgres.copyBaseline(writes) }
+        }
         let storeRate = try await measure("store") {
             for start in stride(from: 0, to: writes.count, by: batch) {
                 try await store.write(Array(writes[start..<min(start + batch, writes.count)]), deadLetters: [])
             }
         }
         let pipelineRate = try await pipeline(store: store, run: String(run))
-        if let postgres = store as? PostgresTurnStore {
-            try await postgres.prepareCopyBaseline()
-            let copyRate = try await measure("copy") { try await postgres.copyBaseline(writes) }
+        if let copyRate {
             print(String(format: "store/copy %.0f%%, pipeline/copy %.0f%%", 100 * storeRate / copyRate,
                          100 * pipelineRate / copyRate))
         }
@@ -137,7 +141,9 @@ struct StoreBenchmark {
         let layout = ObjectStoreLayout(state: state)
         try FileManager.default.createDirectory(atPath: layout.directory(kind: kind, sha256: digest),
                                                 withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: layout.path(kind: kind, sha256: digest), contents: Data(compressed))
+        guard FileManager.default.createFile(atPath: layout.path(kind: kind, sha256: digest), contents: Data(compressed)) else {
+            throw SessiondError(.configuration, "benchmark: cannot write an object under \(state.root)")
+        }
         return BodyReference(kind: kind, sha256: digest, size: Int64(bytes.count), fullSize: Int64(bytes.count),
                              fullSHA256: digest, compression: "zstd")
     }

@@ -2,9 +2,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// PostgreSQL through postgres-nio's pooled client. A batch is one transaction of multi-row statements:
-/// one INSERT for the batch's turns (chunked under the bind limit), one for tool calls, one per other
-/// table, one UPDATE per session touched.
+/// PostgreSQL through postgres-nio's pooled client. A batch is one transaction of a handful of statements:
+/// one INSERT per table for all the batch's rows (as one JSON parameter, see ``PostgresRows``) and one UPDATE
+/// for all the sessions it touched.
 actor PostgresTurnStore: TurnStore {
     let client: PostgresClient
     private let runner: Task<Void, Never>
@@ -97,150 +97,70 @@ actor PostgresTurnStore: TurnStore {
     func write(_ turns: [TurnWrite], deadLetters: [DeadLetter]) async throws {
         let logger = self.logger
         try await client.withTransaction(logger: logger) { connection in
-            try await Self.insertSessions(turns.compactMap(\.newSession), on: connection, logger: logger)
+            let now = Timestamp.now()
+            try await Self.insert("sessions", TurnRows.sessionColumns, TurnRows.sessions(turns),
+                                  suffix: "ON CONFLICT (id) DO NOTHING", on: connection, logger: logger)
             let ids = try await Self.insertTurns(turns, on: connection, logger: logger)
-            var calls: [[SQLValue]] = []
-            var results: [[SQLValue]] = []
-            var anomalies: [[SQLValue]] = []
-            for turn in turns {
-                guard let id = ids[turn.captureID] else { continue }
-                for (i, c) in turn.toolCalls.enumerated() {
-                    calls.append([.int(id), .optional(turn.sessionID), .int(Int64(i + 1)), .text(c.callID), .text(c.name),
-                                  .text(c.arguments), .text(c.kind)])
-                }
-                for r in turn.toolResults {
-                    results.append([.int(id), .optional(turn.sessionID), .text(r.callID), .int(r.isError ? 1 : 0),
-                                    .text(String(r.content.prefix(65536)))])
-                }
-                for a in turn.anomalies {
-                    anomalies.append([.int(id), .optional(turn.sessionID), .text(a.kind), .text(a.rule), .text(a.detail),
-                                      .text(Timestamp.now())])
-                }
-            }
-            try await Self.insert("tool_calls", ["turn_id", "session_id", "seq", "call_id", "name", "arguments", "kind"],
-                                  calls, on: connection, logger: logger)
-            try await Self.insert("tool_results", ["turn_id", "session_id", "call_id", "is_error", "content"], results,
+            let children = TurnRows.children(turns, ids: ids, at: now)
+            try await Self.insert("tool_calls", TurnRows.toolCallColumns, children.toolCalls, on: connection, logger: logger)
+            try await Self.insert("tool_results", TurnRows.toolResultColumns, children.toolResults, on: connection,
+                                  logger: logger)
+            try await Self.insert("anomaly_events", TurnRows.anomalyColumns, children.anomalies, on: connection,
+                                  logger: logger)
+            try await Self.insert("dead_letters", TurnRows.deadLetterColumns, TurnRows.deadLetters(deadLetters, at: now),
                                   on: connection, logger: logger)
-            try await Self.insert("anomaly_events", ["turn_id", "session_id", "kind", "rule", "detail", "detected_at"],
-                                  anomalies, on: connection, logger: logger)
-            try await Self.insert("dead_letters", ["capture_id", "delivery_seq", "error", "record", "at"],
-                                  deadLetters.map { [.optional($0.captureID), .int(Int64($0.deliverySeq)), .text($0.error),
-                                                     .text($0.record), .text(Timestamp.now())] },
-                                  on: connection, logger: logger)
-            try await Self.updateSessions(turns.filter { ids[$0.captureID] != nil }, on: connection, logger: logger)
+            try await Self.updateSessions(TurnRows.totals(turns.filter { ids[$0.captureID] != nil }), on: connection,
+                                          logger: logger)
         }
-    }
-
-    private static func insertSessions(_ rows: [SessionRow], on connection: PostgresConnection, logger: Logger) async throws {
-        try await insert("sessions", ["id", "agent", "client", "provider", "model", "external_id", "started_at",
-                                      "last_activity_at", "intent", "git_context", "prompt_hash"],
-                         rows.map { s in [.text(s.id), .optional(s.agent), .optional(s.client), .text(s.provider), .optional(s.model),
-                                          .optional(s.externalID), .text(s.startedAt), .text(s.startedAt), .optional(s.intent),
-                                          .optional(s.gitContext), .optional(s.promptHash)] },
-                         suffix: "ON CONFLICT (id) DO NOTHING", on: connection, logger: logger)
     }
 
     /// Inserts the turns (skipping any already there) and returns their ids by capture id.
     private static func insertTurns(_ turns: [TurnWrite], on connection: PostgresConnection, logger: Logger) async throws -> [String: Int64] {
+        guard !turns.isEmpty else { return [:] }
         let columns = Array(Set(turns.flatMap { $0.values.keys })).sorted()
+        let rows = turns.map { t in columns.map { t.values[$0] ?? .null } }
         var ids: [String: Int64] = [:]
-        let perChunk = max(1, 30_000 / max(columns.count, 1))
-        for start in stride(from: 0, to: turns.count, by: perChunk) {
-            let chunk = turns[start..<min(start + perChunk, turns.count)]
-            let (sql, binds) = statement("turns", columns, chunk.map { t in columns.map { t.values[$0] ?? .null } },
-                                         suffix: "ON CONFLICT (capture_id) DO NOTHING RETURNING id, capture_id")
-            for try await (id, captureID) in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-                .decode((Int64, String).self) {
-                ids[captureID] = id
-            }
+        for try await (id, captureID) in try await connection.query(
+            insertStatement("turns", columns, rows, suffix: "ON CONFLICT (capture_id) DO NOTHING RETURNING id, capture_id"),
+            logger: logger
+        ).decode((Int64, String).self) {
+            ids[captureID] = id
         }
         return ids
     }
 
-    private static func updateSessions(_ turns: [TurnWrite], on connection: PostgresConnection, logger: Logger) async throws {
-        var order: [String] = []
-        var totals: [String: (turns: Int64, usage: TokenUsage, cost: Double?, last: SessionDelta)] = [:]
-        for turn in turns {
-            guard let id = turn.sessionID, let d = turn.sessionDelta else { continue }
-            if var t = totals[id] {
-                t.turns += d.countsAsTurn ? 1 : 0
-                t.usage.input += d.usage.input
-                t.usage.output += d.usage.output
-                t.usage.cacheRead += d.usage.cacheRead
-                t.usage.cacheWrite5m += d.usage.cacheWrite
-                t.cost = d.cost.map { ($0) + (t.cost ?? 0) } ?? t.cost
-                t.last = d
-                totals[id] = t
-            } else {
-                var usage = d.usage
-                usage.cacheWrite5m = d.usage.cacheWrite
-                usage.cacheWrite1h = 0
-                totals[id] = (d.countsAsTurn ? 1 : 0, usage, d.cost, d)
-                order.append(id)
-            }
-        }
-        for id in order {
-            guard let t = totals[id] else { continue }
-            var binds = PostgresBindings()
-            binds.append(t.turns)
-            binds.append(t.usage.input)
-            binds.append(t.usage.output)
-            binds.append(t.usage.cacheRead)
-            binds.append(t.usage.cacheWrite5m)
-            binds.append(t.cost)
-            binds.append(t.last.lastActivityAt)
-            binds.append(t.last.lastActivityNs)
-            binds.append(t.last.model)
-            binds.append(t.last.chainHash)
-            binds.append(t.last.systemHash)
-            binds.append(id)
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                UPDATE sessions SET turn_count = turn_count + $1, input_tokens = input_tokens + $2,
-                  output_tokens = output_tokens + $3, cache_read_tokens = cache_read_tokens + $4,
-                  cache_write_tokens = cache_write_tokens + $5,
-                  cost_usd = CASE WHEN $6::double precision IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + $6 END,
-                  last_activity_at = GREATEST(last_activity_at, $7), last_activity_ns = GREATEST(last_activity_ns, $8),
-                  model = COALESCE($9, model), last_chain_hash = $10, system_hash = COALESCE($11, system_hash)
-                WHERE id = $12
-                """, binds: binds), logger: logger)
-        }
+    /// Adds each touched session's totals (``TurnRows/totals(_:)``) in one statement.
+    private static func updateSessions(_ totals: [[SQLValue]], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !totals.isEmpty else { return }
+        var binds = PostgresBindings()
+        binds.append(PostgresRows.json(columns: TurnRows.totalColumns, rows: totals))
+        try await connection.query(PostgresQuery(unsafeSQL: """
+            UPDATE sessions AS s SET turn_count = s.turn_count + v.turns, input_tokens = s.input_tokens + v.input,
+              output_tokens = s.output_tokens + v.output, cache_read_tokens = s.cache_read_tokens + v.cache_read,
+              cache_write_tokens = s.cache_write_tokens + v.cache_write,
+              cost_usd = CASE WHEN v.cost IS NULL THEN s.cost_usd ELSE COALESCE(s.cost_usd, 0) + v.cost END,
+              last_activity_at = GREATEST(s.last_activity_at, v.last_at), last_activity_ns = GREATEST(s.last_activity_ns, v.last_ns),
+              model = COALESCE(v.model, s.model), last_chain_hash = v.chain, system_hash = COALESCE(v.system_hash, s.system_hash)
+            FROM json_to_recordset($1::json) AS v(id text, turns bigint, input bigint, output bigint, cache_read bigint,
+              cache_write bigint, cost double precision, last_at text, last_ns bigint, model text, chain text, system_hash text)
+            WHERE s.id = v.id
+            """, binds: binds), logger: logger)
     }
 
     private static func insert(_ table: String, _ columns: [String], _ rows: [[SQLValue]], suffix: String = "",
                                on connection: PostgresConnection, logger: Logger) async throws {
         guard !rows.isEmpty else { return }
-        let perChunk = max(1, 30_000 / columns.count)
-        for start in stride(from: 0, to: rows.count, by: perChunk) {
-            let (sql, binds) = statement(table, columns, Array(rows[start..<min(start + perChunk, rows.count)]), suffix: suffix)
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-        }
+        try await connection.query(insertStatement(table, columns, rows, suffix: suffix), logger: logger)
     }
 
-    static func statement(_ table: String, _ columns: [String], _ rows: [[SQLValue]], suffix: String) -> (String, PostgresBindings) {
+    /// `INSERT … SELECT` from the rows as one JSON parameter, typed by the table's own row type.
+    static func insertStatement(_ table: String, _ columns: [String], _ rows: [[SQLValue]], suffix: String) -> PostgresQuery {
         var binds = PostgresBindings()
-        var tuples: [String] = []
-        var n = 0
-        for row in rows {
-            var marks: [String] = []
-            for value in row {
-                n += 1
-                marks.append("$\(n)")
-                switch value {
-                case .int(let i): binds.append(i)
-                case .double(let d): binds.append(d)
-                case .text(let s): binds.append(Self.storable(s))
-                case .null: binds.appendNull()
-                }
-            }
-            tuples.append("(" + marks.joined(separator: ", ") + ")")
-        }
-        return ("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", ")) \(suffix)", binds)
-    }
-
-    /// PostgreSQL text cannot hold U+0000 (a JSON `\\u0000` in a tool result is enough to send one); it becomes
-    /// U+FFFD so the turn is kept rather than refused. SQLite stores it as it is.
-    static func storable(_ s: String) -> String {
-        s.utf8.contains(0) ? s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : s
+        binds.append(PostgresRows.json(columns: columns, rows: rows))
+        let list = columns.joined(separator: ", ")
+        return PostgresQuery(
+            unsafeSQL: "INSERT INTO \(table) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table), $1::json) \(suffix)",
+            binds: binds)
     }
 
     func loadTracker(into tracker: inout SessionTracker, since: String) async throws {

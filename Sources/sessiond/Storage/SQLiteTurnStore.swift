@@ -57,12 +57,33 @@ actor SQLiteTurnStore: TurnStore {
     func write(_ turns: [TurnWrite], deadLetters: [DeadLetter]) async throws {
         _ = try await connection.query("BEGIN IMMEDIATE", [])
         do {
-            for turn in turns { try await write(turn) }
-            for letter in deadLetters {
+            let now = Timestamp.now()
+            _ = try await insert("sessions", TurnRows.sessionColumns, TurnRows.sessions(turns), suffix: "ON CONFLICT(id) DO NOTHING")
+            // RETURNING yields no row for a capture id already stored: a replay then adds no tool calls,
+            // anomalies or session totals a second time.
+            let columns = Array(Set(turns.flatMap { $0.values.keys })).sorted()
+            var ids: [String: Int64] = [:]
+            for row in try await insert("turns", columns, turns.map { t in columns.map { t.values[$0] ?? .null } },
+                                        suffix: "ON CONFLICT(capture_id) DO NOTHING RETURNING id, capture_id") {
+                if let id = row.column("id")?.integer, let capture = row.column("capture_id")?.string { ids[capture] = Int64(id) }
+            }
+            let children = TurnRows.children(turns, ids: ids, at: now)
+            _ = try await insert("tool_calls", TurnRows.toolCallColumns, children.toolCalls)
+            _ = try await insert("tool_results", TurnRows.toolResultColumns, children.toolResults)
+            _ = try await insert("anomaly_events", TurnRows.anomalyColumns, children.anomalies)
+            _ = try await insert("dead_letters", TurnRows.deadLetterColumns, TurnRows.deadLetters(deadLetters, at: now))
+            for total in TurnRows.totals(turns.filter { ids[$0.captureID] != nil }) {
+                // Columns of TurnRows.totalColumns; the session id first, bound last.
                 _ = try await connection.query(
-                    "INSERT INTO dead_letters (capture_id, delivery_seq, error, record, at) VALUES (?, ?, ?, ?, ?)",
-                    [bind(.optional(letter.captureID)), .integer(SQLiteInt64(letter.deliverySeq)), .text(letter.error),
-                     .text(letter.record), .text(Timestamp.now())])
+                    """
+                    UPDATE sessions SET turn_count = turn_count + ?2, input_tokens = input_tokens + ?3,
+                      output_tokens = output_tokens + ?4, cache_read_tokens = cache_read_tokens + ?5,
+                      cache_write_tokens = cache_write_tokens + ?6,
+                      cost_usd = CASE WHEN ?7 IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ?7 END,
+                      last_activity_at = MAX(last_activity_at, ?8), last_activity_ns = MAX(last_activity_ns, ?9),
+                      model = COALESCE(?10, model), last_chain_hash = ?11, system_hash = COALESCE(?12, system_hash)
+                    WHERE id = ?1
+                    """, total.map(bind))
             }
             _ = try await connection.query("COMMIT", [])
         } catch {
@@ -71,58 +92,19 @@ actor SQLiteTurnStore: TurnStore {
         }
     }
 
-    private func write(_ turn: TurnWrite) async throws {
-        if let s = turn.newSession {
-            _ = try await connection.query(
-                """
-                INSERT INTO sessions (id, agent, client, provider, model, external_id, started_at, last_activity_at,
-                  intent, git_context, prompt_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING
-                """,
-                [.text(s.id), bind(.optional(s.agent)), bind(.optional(s.client)), .text(s.provider), bind(.optional(s.model)),
-                 bind(.optional(s.externalID)), .text(s.startedAt), .text(s.startedAt), bind(.optional(s.intent)),
-                 bind(.optional(s.gitContext)), bind(.optional(s.promptHash))])
+    /// One multi-row INSERT per chunk (under SQLite's 32,766 bound variables); returns what RETURNING yields.
+    private func insert(_ table: String, _ columns: [String], _ rows: [[SQLValue]], suffix: String = "") async throws -> [SQLiteRow] {
+        guard !rows.isEmpty, !columns.isEmpty else { return [] }
+        let perStatement = max(1, 30_000 / columns.count)
+        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+        var returned: [SQLiteRow] = []
+        for start in stride(from: 0, to: rows.count, by: perStatement) {
+            let chunk = rows[start..<min(start + perStatement, rows.count)]
+            let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES "
+                + Array(repeating: tuple, count: chunk.count).joined(separator: ", ") + " " + suffix
+            returned += try await connection.query(sql, chunk.flatMap { $0.map(bind) })
         }
-        let columns = turn.values.keys.sorted()
-        // RETURNING yields no row when the capture id is already stored: a replay then adds no tool calls,
-        // anomalies or session totals a second time.
-        guard let turnID = try await connection.query(
-            "INSERT INTO turns (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT(capture_id) DO NOTHING RETURNING id",
-            columns.map { bind(turn.values[$0] ?? .null) }).first?.column("id")?.integer else { return }
-        for (i, call) in turn.toolCalls.enumerated() {
-            _ = try await connection.query(
-                "INSERT INTO tool_calls (turn_id, session_id, seq, call_id, name, arguments, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.integer(turnID), bind(.optional(turn.sessionID)), .integer(SQLiteInt64(i + 1)), .text(call.callID),
-                 .text(call.name), .text(call.arguments), .text(call.kind)])
-        }
-        for result in turn.toolResults {
-            _ = try await connection.query(
-                "INSERT INTO tool_results (turn_id, session_id, call_id, is_error, content) VALUES (?, ?, ?, ?, ?)",
-                [.integer(turnID), bind(.optional(turn.sessionID)), .text(result.callID), .integer(result.isError ? 1 : 0),
-                 .text(String(result.content.prefix(65536)))])
-        }
-        for anomaly in turn.anomalies {
-            _ = try await connection.query(
-                "INSERT INTO anomaly_events (turn_id, session_id, kind, rule, detail, detected_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [.integer(turnID), bind(.optional(turn.sessionID)), .text(anomaly.kind), .text(anomaly.rule),
-                 .text(anomaly.detail), .text(Timestamp.now())])
-        }
-        if let sessionID = turn.sessionID, let d = turn.sessionDelta {
-            _ = try await connection.query(
-                """
-                UPDATE sessions SET turn_count = turn_count + ?, input_tokens = input_tokens + ?,
-                  output_tokens = output_tokens + ?, cache_read_tokens = cache_read_tokens + ?,
-                  cache_write_tokens = cache_write_tokens + ?,
-                  cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END,
-                  last_activity_at = MAX(last_activity_at, ?), last_activity_ns = MAX(last_activity_ns, ?),
-                  model = COALESCE(?, model), last_chain_hash = ?, system_hash = COALESCE(?, system_hash)
-                WHERE id = ?
-                """,
-                [.integer(d.countsAsTurn ? 1 : 0),
-                 .integer(SQLiteInt64(d.usage.input)), .integer(SQLiteInt64(d.usage.output)), .integer(SQLiteInt64(d.usage.cacheRead)),
-                 .integer(SQLiteInt64(d.usage.cacheWrite)),
-                 bind(.optional(d.cost)), bind(.optional(d.cost)), .text(d.lastActivityAt), .integer(SQLiteInt64(d.lastActivityNs)),
-                 bind(.optional(d.model)), .text(d.chainHash), bind(.optional(d.systemHash)), .text(sessionID)])
-        }
+        return returned
     }
 
     func loadTracker(into tracker: inout SessionTracker, since: String) async throws {
@@ -208,9 +190,35 @@ enum Timestamp {
         var t = time_t(nanoseconds / 1_000_000_000)
         var tm = tm()
         gmtime_r(&t, &tm)
-        let ms = (nanoseconds / 1_000_000) % 1000
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, ms)
+        let ms = Int((nanoseconds / 1_000_000) % 1000)
+        // By hand rather than String(format:), which was a visible share of a turn's CPU time.
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(tm.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(tm.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(tm.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(tm.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(tm.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(tm.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        digits(ms, 3)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func now() -> String {
