@@ -39,6 +39,11 @@ struct AnomalyDetector {
         let n = min(bytes.count, 4 * 1024 * 1024)
         var i = 0
         while i < n {
+            // Most bytes cannot start a key: one table lookup instead of eight comparisons.
+            guard keyStarts.contains(bytes[i] | 0x20) else {
+                i += 1
+                continue
+            }
             for key in assignmentKeys where matchesIgnoringCase(key, in: bytes, at: i, end: n) {
                 // Up to six separator bytes (quotes, spaces, JSON escapes) holding a `=` or `:`.
                 let afterKey = i + key.count
@@ -62,7 +67,8 @@ struct AnomalyDetector {
         return nil
     }
 
-    private static let separators = Set(" \t\"':=\\".utf8)
+    private static let keyStarts = ByteSet([], String(decoding: assignmentKeys.compactMap(\.first), as: UTF8.self))
+    private static let separators = ByteSet([], " \t\"':=\\")
     private static let valueBytes = ByteSet([UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                                             UInt8(ascii: "0")...UInt8(ascii: "9")], "+/_-")
 

@@ -223,7 +223,8 @@ actor RecordProcessor {
             "cache_write_5m_tokens": .int(p.usage.cacheWrite5m), "cache_write_1h_tokens": .int(p.usage.cacheWrite1h),
             "reasoning_tokens": .int(p.usage.reasoning), "cost_usd": .optional(cost), "stop_reason": .optional(p.stopReason),
             "usage_json": .optional(p.usageJSON), "prompt_hash": .optional(prompt),
-            "conversation_hash": .optional(SessionTracker.prefixHashes(p.messageFingerprints).last),
+            "conversation_hash": .optional(assignment.map { $0.conversationHash }
+                ?? SessionTracker.prefixHashes(p.messageFingerprints).last),
             "response_id": .optional(p.responseID), "previous_response_id": .optional(p.previousResponseID),
             "client_session_id": .optional(p.clientSessionID), "session_cue": .optional(assignment?.cue),
             "parse_error": .optional(p.parseErrors.isEmpty ? nil : p.parseErrors.joined(separator: "; ")),

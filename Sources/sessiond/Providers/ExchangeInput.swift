@@ -58,15 +58,31 @@ enum Conversation {
     /// Agents inject reminders into user turns; they are not the user's intent and differ between turns.
     static func stripInjected(_ text: String) -> String {
         var out = text
-        for tag in ["system-reminder", "command-message", "local-command-stdout"] {
-            while let open = out.range(of: "<\(tag)>"), let close = out.range(of: "</\(tag)>", range: open.upperBound..<out.endIndex) {
-                out.removeSubrange(open.lowerBound..<close.upperBound)
+        // Hot (every message of every request): most text holds no tag at all.
+        if text.utf8.contains(UInt8(ascii: "<")) {
+            for tag in ["system-reminder", "command-message", "local-command-stdout"] {
+                while let open = out.range(of: "<\(tag)>"),
+                      let close = out.range(of: "</\(tag)>", range: open.upperBound..<out.endIndex) {
+                    out.removeSubrange(open.lowerBound..<close.upperBound)
+                }
             }
         }
-        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed(out)
     }
 
+    /// Without leading and trailing whitespace and newlines.
+    static func trimmed(_ text: String) -> String {
+        guard let first = text.firstIndex(where: { !$0.isWhitespace }),
+              let last = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        if first == text.startIndex && text.index(after: last) == text.endIndex { return text }
+        return String(text[first...last])
+    }
+
+    /// A message's identity for continuity: its role and the first 4 KiB of its text (UTF-8 bytes, not
+    /// characters: counting graphemes of every message was a visible share of a turn's CPU time).
     static func fingerprint(role: String, text: String) -> String {
-        "\(role)|\(stripInjected(text).prefix(4096))"
+        let stripped = stripInjected(text)
+        guard stripped.utf8.count > 4096 else { return "\(role)|\(stripped)" }
+        return "\(role)|" + String(decoding: stripped.utf8.prefix(4096), as: UTF8.self)
     }
 }

@@ -25,6 +25,8 @@ struct SessionTracker: Equatable {
         /// The cue that decided (`client_id`, `previous_response`, `continuity`, `prompt_hash`, `new`).
         var cue: String
         var systemPromptChanged: Bool
+        /// The hash of this request's whole conversation (`turns.conversation_hash`), computed once here.
+        var conversationHash: String? = nil
     }
 
     private(set) var sessions: [String: Session] = [:]
@@ -38,9 +40,19 @@ struct SessionTracker: Equatable {
         self.idleTimeout = idleTimeoutNanoseconds
     }
 
+    /// SHA-256 of the UTF-8 text, in lowercase hex. Hot (several per turn): no Data, no String(format:).
     static func hash(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        var text = text
+        let digest = text.withUTF8 { SHA256.hash(data: $0) }
+        var hex = [UInt8](repeating: 0, count: 64)
+        for (i, byte) in digest.enumerated() {
+            hex[2 * i] = hexDigits[Int(byte >> 4)]
+            hex[2 * i + 1] = hexDigits[Int(byte & 0x0f)]
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Chain hashes of every prefix of the conversation: `h[i]` covers messages `0...i`.
     static func prefixHashes(_ fingerprints: [String]) -> [String] {
@@ -88,7 +100,8 @@ struct SessionTracker: Equatable {
         let systemHash = parsed.systemPrompt.map { Self.hash(Conversation.stripInjected($0)) }
         let changed = parsed.isModelTurn && session.systemHash != nil && systemHash != nil && session.systemHash != systemHash
         let assignment = Assignment(sessionID: sessionID, isNew: isNew, seq: session.turnCount + 1,
-                                    previousChainHash: session.lastChainHash, cue: cue, systemPromptChanged: changed)
+                                    previousChainHash: session.lastChainHash, cue: cue, systemPromptChanged: changed,
+                                    conversationHash: prefixes.last)
         session.turnCount += 1
         session.lastActivity = max(session.lastActivity, time)
         if parsed.isModelTurn, let systemHash { session.systemHash = systemHash }
