@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Shared
 
 /// Turns delivered records into database rows: reads the bodies, parses them, assigns sessions, prices
@@ -120,11 +121,12 @@ actor RecordProcessor {
             let existing = try await store.existing(decoded.map { $0.1.captureID.uuidString.lowercased() })
             var writes: [TurnWrite] = []
             var seen = existing
-            for (seq, record) in decoded {
-                // A record delivered twice (in this batch or before) is written once.
-                guard seen.insert(record.captureID.uuidString.lowercased()).inserted else { continue }
+            // A record delivered twice (in this batch or before) is written once.
+            let fresh = decoded.filter { seen.insert($0.1.captureID.uuidString.lowercased()).inserted }
+            let prepared = await Self.prepare(fresh.map(\.1), layout: layout, detector: detector)
+            for ((seq, record), prepared) in zip(fresh, prepared) {
                 do {
-                    writes += try turns(for: record)
+                    writes += try turns(for: record, prepared: prepared)
                 } catch {
                     deadLetters.append(DeadLetter(captureID: record.captureID.uuidString.lowercased(), deliverySeq: seq,
                                                   error: "\(error)", record: ""))
@@ -158,9 +160,37 @@ actor RecordProcessor {
 
     // MARK: - one record
 
-    private func turns(for record: CaptureRecord) throws -> [TurnWrite] {
-        let requestHeaders = Self.headers(record.begin.headers)
-        let responseHeaders = Self.headers(record.response?.headers ?? [])
+    /// What is worked out of a record without the session state: its bodies read and decompressed, its
+    /// exchanges parsed, its request scanned for secrets. Pure, so a batch's records are prepared in parallel
+    /// on the thread pool (file reads and the scans stay off the actor and the cooperative threads).
+    struct PreparedRecord: Sendable {
+        var parsed: [ParsedExchange]
+        var secrets: [AnomalyDetector.Anomaly]
+    }
+
+    /// Prepares `records` a contiguous slice per core; the result is in the records' order.
+    static func prepare(_ records: [CaptureRecord], layout: ObjectStoreLayout, detector: AnomalyDetector) async
+        -> [PreparedRecord] {
+        guard !records.isEmpty else { return [] }
+        let slices = max(1, min(System.coreCount, records.count))
+        let size = (records.count + slices - 1) / slices
+        return await withTaskGroup(of: (Int, [PreparedRecord]).self) { group in
+            for start in stride(from: 0, to: records.count, by: size) {
+                let part = Array(records[start..<min(start + size, records.count)])
+                group.addTask {
+                    let work: @Sendable () -> [PreparedRecord] = { part.map { prepare($0, layout: layout, detector: detector) } }
+                    return (start, (try? await NIOThreadPool.singleton.runIfActive(work)) ?? work())
+                }
+            }
+            var parts: [(Int, [PreparedRecord])] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
+    }
+
+    static func prepare(_ record: CaptureRecord, layout: ObjectStoreLayout, detector: AnomalyDetector) -> PreparedRecord {
+        let requestHeaders = headers(record.begin.headers)
+        let responseHeaders = headers(record.response?.headers ?? [])
         let request = (try? record.requestBody.map { try layout.read($0) }) ?? []
         let response = (try? record.responseBody.map { try layout.read($0) }) ?? []
         var missing: [String] = []
@@ -172,19 +202,25 @@ actor RecordProcessor {
             requestHeaders: requestHeaders, responseHeaders: responseHeaders, status: record.end.status ?? record.response?.status,
             request: request, response: response, webSocketMessages: messages,
             incomplete: record.end.outcome != .complete && record.end.outcome != .webSocketClosed)
-        let parsed = ProviderRouter.parse(input)
+        var parsed = ProviderRouter.parse(input)
+        for i in parsed.indices { parsed[i].parseErrors += missing }
+        let secrets = request.isEmpty ? [] : detector.secrets(request: request, redactedRules: record.end.redactions)
+        return PreparedRecord(parsed: parsed, secrets: secrets)
+    }
+
+    private func turns(for record: CaptureRecord, prepared: PreparedRecord) throws -> [TurnWrite] {
         let base = record.captureID.uuidString.lowercased()
         var writes: [TurnWrite] = []
-        for (index, var p) in parsed.enumerated() {
-            p.parseErrors += missing
+        for (index, p) in prepared.parsed.enumerated() {
             if p.model == nil { bump("unknown_model_turns", p.isModelTurn ? 1 : 0) }
             let captureID = index == 0 ? base : "\(base)#\(index + 1)"
-            writes.append(try turn(record, parsed: p, captureID: captureID, request: index == 0 ? request : []))
+            writes.append(try turn(record, parsed: p, captureID: captureID, secrets: index == 0 ? prepared.secrets : []))
         }
         return writes
     }
 
-    private func turn(_ record: CaptureRecord, parsed p: ParsedExchange, captureID: String, request: [UInt8]) throws -> TurnWrite {
+    private func turn(_ record: CaptureRecord, parsed p: ParsedExchange, captureID: String,
+                      secrets: [AnomalyDetector.Anomaly]) throws -> TurnWrite {
         let started = record.begin.startedAt
         let startedAt = Timestamp.string(nanoseconds: started)
         let assignment = tracker.assign(captureID: captureID, parsed: p, at: started)
@@ -233,7 +269,7 @@ actor RecordProcessor {
             "client_cwd": .optional(client.workingDirectory), "user_agent": .optional(client.userAgent),
             "metadata_path": .text(record.metadataPath), "chain_hash": .text(chainHash),
         ]
-        var anomalies = request.isEmpty ? [] : detector.secrets(request: request, redactedRules: record.end.redactions)
+        var anomalies = secrets
         anomalies += detector.injection(toolResults: p.toolResultTexts)
         if assignment?.systemPromptChanged == true {
             anomalies.append(.init(kind: "system_prompt_drift", rule: "system_prompt_changed",
