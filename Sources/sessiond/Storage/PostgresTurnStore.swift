@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import PostgresNIO
 
 /// PostgreSQL through postgres-nio's pooled client. A batch is one transaction of a handful of statements:
@@ -20,12 +21,20 @@ actor PostgresTurnStore: TurnStore {
             host: host, port: components.port ?? 5432, username: user, password: components.password,
             database: database.isEmpty ? user : database, tls: .disable)
         configuration.options.maximumConnections = 4
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let store = PostgresTurnStore(client: client, logger: logger)
-        // Fail fast with a clear error when the server is not there.
+        let store = PostgresTurnStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger),
+                                      logger: logger)
+        // Fail fast with a clear error when the server is not there: one connection of our own, closed again.
+        // (A query through the pool before its run() has started earns a warning; this also gives run() time.)
         do {
-            try await client.query("SELECT 1")
+            let probe = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(),
+                configuration: .init(host: host, port: components.port ?? 5432, username: user, password: components.password,
+                                     database: database.isEmpty ? user : database, tls: .disable),
+                id: 0, logger: logger
+            ).get()
+            try await probe.close()
         } catch {
+            try? await store.close()
             throw SessiondError(.database, "cannot reach PostgreSQL at \(host):\(components.port ?? 5432): \(String(reflecting: error))")
         }
         return store
