@@ -1,10 +1,41 @@
-/// The one schema of both backends, as versioned migrations. sessiond applies them at start.
+/// The one schema of both backends, as versioned migrations. sessiond applies them at start (`schema_migrations`
+/// holds the versions applied; `sessiond --migrate-only` applies them as the tables' owner and exits). Readers
+/// such as `flightlog sessions/show/verify/export` query these tables directly, so they stay plain:
 ///
-/// Tables (DESIGN.md "The database"): `sessions` (mutable running totals), `turns`, `tool_calls`,
-/// `tool_results`, `anomaly_events`, `access_audit_log` (append-only: UPDATE, DELETE and TRUNCATE are
-/// refused by triggers), `dead_letters` (records that could never be written), `schema_migrations`.
-/// Timestamps are ISO 8601 UTC text with milliseconds, so both backends sort and compare them alike.
-/// Token columns mean the same for every provider: `input_tokens` is uncached input only.
+/// Conventions: timestamps are ISO 8601 UTC text with milliseconds (`2026-11-24T10:00:00.123Z`), so both
+/// backends sort and compare them alike; `*_ms` are milliseconds, `cost_usd` US dollars (NULL when the
+/// model has no price, never 0 for "unknown"); booleans are 0/1 integers. Token columns mean the same for
+/// every provider, so sums never count a token twice: `input_tokens` is uncached input only,
+/// `cache_read_tokens` and `cache_write_tokens` (= `cache_write_5m_tokens` + `cache_write_1h_tokens`) are
+/// the cached kinds, `output_tokens` includes `reasoning_tokens`; `usage_json` is the provider's own usage
+/// object as sent.
+///
+/// - `sessions` (running totals, updated as turns arrive): `id` (`s_<capture id of its first turn>`),
+///   `agent` (claude-code, codex, …), `client` (User-Agent), `provider`, `model` (latest), `external_id`
+///   (the client's own session id), `started_at`, `last_activity_at`, `turn_count` (model turns only),
+///   token and cost totals, `intent` (start of the first user prompt), `git_context` (`repo@branch`),
+///   `prompt_hash`, `system_hash`, `last_chain_hash` (the chain link of its latest turn).
+/// - `turns` (append-only): one row per exchange (one per `response.create` for Responses over
+///   WebSocket, `capture_id#N` after the first). `capture_id` is unique, so a replayed record changes
+///   nothing. `session_id` and `seq` (1, 2, … within the session; side requests take a seq too) are NULL
+///   for a request no cue ties to a session. `is_model_turn` is 0 for side requests (count_tokens,
+///   telemetry) and prewarms (`is_prewarm`). `status` is what the upstream sent (or the gateway's own
+///   answer); `outcome` how the exchange ended; `parse_error` what could not be read. `request_sha256`
+///   and `response_sha256` name the stored objects. `session_cue` says which cue placed the turn.
+///   `chain_hash` = ``TurnChain/hash(previous:captureID:requestSHA256:responseSHA256:inputTokens:outputTokens:cacheReadTokens:cacheWriteTokens:model:status:outcome:)``
+///   over the previous turn's `chain_hash` in the session ("" for the first, or for a turn with no
+///   session) and this row's columns, so an edit that bypassed the triggers breaks the chain.
+/// - `tool_calls` (append-only): `turn_id` → `turns.id`, `seq` within the turn, the provider's `call_id`,
+///   `name`, `arguments` (JSON text, or the raw input of a custom tool), `kind` (tool_use, function,
+///   function_call, custom_tool_call, functionCall).
+/// - `tool_results` (append-only): the results a request carried back, linked by `call_id`, with
+///   `is_error` and the first 65,536 characters of `content`.
+/// - `anomaly_events`: `kind` secret_exposure / prompt_injection / system_prompt_drift, the `rule` that
+///   fired, a `detail` that holds at most the first four characters of a secret.
+/// - `access_audit_log` (append-only): who read or exported what, when (written by the CLI).
+/// - `dead_letters`: records that could never be written, with the `error` and the `record` as received.
+///
+/// UPDATE and DELETE on the append-only tables, and TRUNCATE in PostgreSQL, are refused by triggers.
 enum Schema {
     enum Dialect { case sqlite, postgres }
 
