@@ -135,9 +135,6 @@ final class ObjectWriter {
             }
         }
         output.removeFirst(done)
-        // Start writing back what is written so far (asynchronously) so that the fsync in finish() finds
-        // little left to flush: on a disk with slow syncs that fsync was ~45% of the store path's time.
-        if done > 0 { posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) }
         guard failure == 0 else {
             throw IngestError(failure == ENOSPC ? .diskFull : .objectUnwritable,
                               "cannot write \(temporaryPath): errno \(failure)")
