@@ -15,7 +15,11 @@ actor RecordProcessor {
     private let layout: ObjectStoreLayout
     private let logger: Logger
     private let detector = AnomalyDetector()
-    private(set) var counters: [String: Double] = [:]
+    /// The status file's counters; the ones the status contract names are there from the start, at 0.
+    private(set) var counters: [String: Double] = Dictionary(uniqueKeysWithValues: [
+        "records", "turns", "model_turns", "sessions", "db_errors", "dead_letters", "unknown_model_warnings",
+        "replays_skipped",
+    ].map { ($0, 0) })
     private(set) var databaseHealthy = true
     /// When the commit now running started (nil when none runs): a commit that does not return is a database
     /// that does not answer, and the status says so long before the driver gives up.
