@@ -9,7 +9,7 @@ struct TestHome: Sendable {
     let state: StateDirectory
 
     init() throws {
-        state = StateDirectory(root: NSTemporaryDirectory() + "fl-home-\(UUID().uuidString)")
+        state = StateDirectory(root: TestDirectory.make("home"))
         try state.prepareCommon()
     }
 

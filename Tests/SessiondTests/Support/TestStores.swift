@@ -14,7 +14,7 @@ enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
         let url: String
         switch self {
         case .sqlite:
-            url = "sqlite://" + NSTemporaryDirectory() + "fl-store-\(UUID().uuidString)/flightlog.db"
+            url = "sqlite://" + TestDirectory.make("store") + "/flightlog.db"
         case .postgres:
             url = try await ThrowawayPostgres.shared.database()
         }
