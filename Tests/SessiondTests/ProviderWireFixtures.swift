@@ -108,13 +108,6 @@ enum ProviderWireFixtures {
 
         """#
 
-    /// The same stream cut after the first argument delta (the client went away).
-    static var responsesStreamCut: String {
-        let marker = #"event: response.function_call_arguments.delta"#
-        let second = responsesStream.range(of: marker, range: responsesStream.range(of: marker)!.upperBound..<responsesStream.endIndex)!
-        return String(responsesStream[..<second.lowerBound])
-    }
-
     static let responsesError401 = #"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#
 
     // MARK: Gemini
