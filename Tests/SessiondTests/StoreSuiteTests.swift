@@ -61,6 +61,20 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aLargeBatchIsWrittenOnceWithEveryToolCallOnItsTurn(kind: StoreKind) async throws {
+        // Large enough for PostgreSQL's COPY path; the second write falls back to INSERT … ON CONFLICT.
+        let (store, _) = try await kind.open()
+        let turns = (1...40).map { Self.turn("c\($0)", session: "s_\($0 % 4)", seq: $0, newSession: $0 <= 4) }
+        try await store.write(turns, deadLetters: [])
+        try await store.write(turns + [Self.turn("c41", session: "s_1", seq: 41)], deadLetters: [])
+        #expect(try await store.count("turns") == 41)
+        #expect(try await store.count("tool_calls") == 41)
+        #expect(try await store.count("tool_calls c JOIN turns t ON t.id = c.turn_id WHERE c.call_id = 'toolu_' || t.capture_id") == 41)
+        #expect(try await store.texts("SELECT turn_count FROM sessions ORDER BY id") == ["10", "11", "10", "10"])
+        try await store.close()
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func sideRequestsDoNotCountAsSessionTurns(kind: StoreKind) async throws {
         let (store, _) = try await kind.open()
         try await store.write([Self.turn("c1", seq: 1, newSession: true), Self.turn("c2", seq: 2, modelTurn: false),

@@ -18,7 +18,7 @@ extension PostgresTurnStore {
             try await connection.copyFrom(table: "bench_copy_turns", columns: columns, logger: logger) { writer in
                 var buffer = ByteBuffer()
                 for turn in turns {
-                    Self.appendRow(columns.map { turn.values[$0] ?? .null }, to: &buffer)
+                    PostgresRows.appendCopyRow(columns.map { turn.values[$0] ?? .null }, to: &buffer)
                     if buffer.readableBytes > 1 << 20 {
                         try await writer.write(buffer)
                         buffer.clear()
@@ -33,7 +33,7 @@ extension PostgresTurnStore {
                 var buffer = ByteBuffer()
                 for (i, turn) in turns.enumerated() {
                     for (n, call) in turn.toolCalls.enumerated() {
-                        Self.appendRow([.int(Int64(i + 1)), .optional(turn.sessionID), .int(Int64(n + 1)), .text(call.callID),
+                        PostgresRows.appendCopyRow([.int(Int64(i + 1)), .optional(turn.sessionID), .int(Int64(n + 1)), .text(call.callID),
                                         .text(call.name), .text(call.arguments), .text(call.kind)], to: &buffer)
                     }
                     if buffer.readableBytes > 1 << 20 {
@@ -44,28 +44,5 @@ extension PostgresTurnStore {
                 if buffer.readableBytes > 0 { try await writer.write(buffer) }
             }
         }
-    }
-
-    /// One row of COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
-    static func appendRow(_ values: [SQLValue], to buffer: inout ByteBuffer) {
-        for (i, value) in values.enumerated() {
-            if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-            switch value {
-            case .null: buffer.writeStaticString("\\N")
-            case .int(let n): buffer.writeString(String(n))
-            case .double(let d): buffer.writeString(String(d))
-            case .text(let s):
-                for byte in s.utf8 {
-                    switch byte {
-                    case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                    case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                    case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                    case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                    default: buffer.writeInteger(byte)
-                    }
-                }
-            }
-        }
-        buffer.writeInteger(UInt8(ascii: "\n"))
     }
 }

@@ -1,5 +1,8 @@
-/// Rows for one PostgreSQL statement as a single JSON parameter: `json_populate_recordset(NULL::table, $1)`
-/// turns it back into typed rows (NULLs included) on the server.
+import NIOCore
+
+/// Rows for PostgreSQL in the two forms the store sends them: one JSON parameter for a statement
+/// (`json_populate_recordset(NULL::table, $1)` turns it back into typed rows, NULLs included), or COPY's text
+/// format for the bulk of a batch.
 ///
 /// Why not a multi-row `VALUES ($1, …), …`: a 500-turn batch is ~25,000 parameters, and the server spent
 /// more time parsing and planning that statement than inserting the rows. One JSON text per table (and one
@@ -58,5 +61,29 @@ enum PostgresRows {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// One row of COPY's text format: tab-separated, `\N` for NULL, backslash escapes; U+0000 as U+FFFD.
+    static func appendCopyRow(_ values: [SQLValue], to buffer: inout ByteBuffer) {
+        for (i, value) in values.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+            switch value {
+            case .null: buffer.writeStaticString("\\N")
+            case .int(let n): buffer.writeString(String(n))
+            case .double(let d): if d.isFinite { buffer.writeString(String(d)) } else { buffer.writeStaticString("\\N") }
+            case .text(let s):
+                for byte in s.utf8 {
+                    switch byte {
+                    case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                    case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                    case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                    case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                    case 0x00: buffer.writeBytes([0xEF, 0xBF, 0xBD])
+                    default: buffer.writeInteger(byte)
+                    }
+                }
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\n"))
     }
 }
