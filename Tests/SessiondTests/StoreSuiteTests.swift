@@ -83,11 +83,26 @@ import Testing
         try await store.close()
     }
 
-    @Test(arguments: StoreKind.allCases)
-    func textHoldingNULIsKept(kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.allCases.flatMap { kind in [1, 20].map { (kind, $0) } })
+    func awkwardTextIsKept(kind: StoreKind, batch: Int) async throws {
+        // One turn goes by INSERT, twenty by COPY in PostgreSQL: both must keep every byte (U+0000 aside).
         let (store, _) = try await kind.open()
-        try await store.write([Self.turn("c1", seq: 1, newSession: true, arguments: "{\"bytes\":\"a\u{0}b\"}")], deadLetters: [])
-        #expect(try await store.count("tool_calls") == 1)
+        let awkward = "{\"bytes\":\"a\u{0}b\",\"tab\":\"\t\",\"nl\":\"\n\r\",\"bs\":\"\\\\N \\\\\",\"é🧪\":1}"
+        try await store.write((1...batch).map { Self.turn("c\($0)", seq: $0, newSession: $0 == 1, arguments: awkward) },
+                              deadLetters: [])
+        switch kind {
+        case .postgres:
+            let stored = try await store.texts("SELECT arguments FROM tool_calls WHERE call_id = 'toolu_c1'")
+            #expect(stored == [awkward.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")])
+        case .sqlite:
+            // SQLite keeps U+0000 (sqlite-nio's reader stops at it, so compare the stored bytes).
+            let stored = try await store.texts("SELECT hex(arguments) FROM tool_calls WHERE call_id = 'toolu_c1'")
+            let hex: String = awkward.utf8.map { byte -> String in
+                let digits = String(byte, radix: 16, uppercase: true)
+                return digits.count == 1 ? "0" + digits : digits
+            }.joined()
+            #expect(stored == [hex])
+        }
         try await store.close()
     }
 
