@@ -83,7 +83,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["LEAD-NOTICE.md"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -98,7 +97,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["Pricing/prices.json", "LEAD-NOTICE.md"],
+            exclude: ["Pricing/prices.json"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -27,7 +27,10 @@ import Testing
         let first = try await IngestdUnderTest.start(state: state, segmentBytes: segmentBytes)
         try await gateway.session(sending: frames, awaitAcknowledgementOf: frames.last?.sequence ?? 0)
         #expect(await sessiond.wait { $0.count >= exchanges.count })
-        // Let ingestd hear sessiond's last ack before it stops (the ack is written right after the record).
+        // Let ingestd hear and record sessiond's last ack before it stops: an ack still on the wire when
+        // ingestd stops is lost, and the record is rightly delivered again (at least once).
+        let lastDelivered = sessiond.records.map(\.sequence).max() ?? 0
+        #expect(await first.waitForDeliveryCursor(atLeast: lastDelivered))
         await first.stop()
         let delivered = sessiond.records.count
         #expect(delivered == exchanges.count)

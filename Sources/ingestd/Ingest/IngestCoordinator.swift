@@ -405,6 +405,10 @@ final class IngestCoordinator: @unchecked Sendable {
         storeQueue.sync {}
     }
 
+    /// The highest sequence sessiond acknowledged and the delivery log has recorded (read on the store
+    /// queue, after any acknowledgement already handed to it).
+    var deliveryCursor: UInt64 { storeQueue.sync { deliveryLog.cursor } }
+
     var counters: [String: Double] {
         let f = flags.withLockedValue { $0 }
         return [

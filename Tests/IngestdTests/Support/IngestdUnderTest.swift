@@ -61,6 +61,18 @@ final class IngestdUnderTest: @unchecked Sendable {
         for await _ in listening { break }
     }
 
+    /// Waits until the delivery log has recorded sessiond's acknowledgement of `sequence` (or gives up after
+    /// `limit`, so a broken build fails instead of hanging).
+    func waitForDeliveryCursor(atLeast sequence: UInt64, limit: Duration = .seconds(60)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while clock.now < deadline {
+            if coordinator.deliveryCursor >= sequence { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return coordinator.deliveryCursor >= sequence
+    }
+
     /// The SIGTERM path: stop accepting, make what was received durable, stop delivery.
     func stop() async {
         await serviceGroup.triggerGracefulShutdown()
