@@ -21,11 +21,26 @@ import Testing
         (pem, "private_key"),
     ]
 
+    /// Redacts `chunks` through both entry points (copying, and the gateway's pass-through one) and expects
+    /// them to agree, so every case here covers both.
     private func redact(_ chunks: [String]) -> (String, [String]) {
         var r = StreamingSecretRedactor()
         var out: [UInt8] = []
         for c in chunks { out += r.feed(Array(c.utf8)) }
         out += r.finish()
+
+        var p = StreamingSecretRedactor()
+        var passed: [UInt8] = []
+        for c in chunks {
+            let bytes = Array(c.utf8)
+            switch bytes.withUnsafeBytes({ p.feed($0) }) {
+            case .chunkPrefix(let n): passed += bytes[..<n]
+            case .bytes(let b): passed += b
+            }
+        }
+        passed += p.finish()
+        #expect(passed == out, "the pass-through path agrees with the copying one")
+        #expect(p.firedRules == r.firedRules)
         return (String(decoding: out, as: UTF8.self), r.firedRules)
     }
 
@@ -70,6 +85,15 @@ import Testing
         let (out, fired) = redact([text])
         #expect(out == text)
         #expect(fired.isEmpty)
+    }
+
+    @Test func textFullOfPrefixLetters() {
+        // Bytes that start prefixes ('x', 'A', 'g', 's', '-') but never continue one pass through, whole.
+        let text = String(repeating: "x", count: 1850) + "AAAA ggg sss --- xoxo AKIB AKI"
+        var r = StreamingSecretRedactor()
+        let bytes = Array(text.utf8)
+        #expect(bytes.withUnsafeBytes { r.feed($0) } == .chunkPrefix(bytes.count - "AKI".count), "only a prefix cut by the chunk's end waits")
+        #expect(redact([text]).0 == text)
     }
 
     @Test func heldBytesAreBoundedByTheLongestRule() {

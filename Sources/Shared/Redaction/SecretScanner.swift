@@ -2,49 +2,116 @@
 ///
 /// The core of both redactors: ``StreamingSecretRedactor`` (raw chunks) and the gateway's SSE redactor
 /// (text spread over several events). Pure: no state between calls.
+///
+/// It runs over every body the gateway relays, so the per-byte path is two table look-ups: a byte that
+/// cannot start a prefix is skipped, and so is one whose next byte cannot continue any prefix. Only what
+/// passes both goes to the rules, and the rules are held by a shared immutable index (no per-byte copies).
 public struct SecretScanner: Sendable {
     public struct Match: Equatable, Sendable {
         public var range: Range<Int>
         public var rule: String
     }
 
-    private let rules: [SecretRule]
-    private let firstBytes: ByteSet
+    /// The rules, compiled once: which prefixes each first byte can start, and which byte pairs begin one.
+    private final class Index: Sendable {
+        struct Candidate {
+            var prefix: [UInt8]
+            var rule: Int
+        }
 
-    public init(rules: [SecretRule] = SecretRule.standard) {
-        self.rules = rules
-        var first = ByteSet([])
-        for rule in rules { for p in rule.prefixes where !p.isEmpty { first.insert(p[0]) } }
-        self.firstBytes = first
+        let rules: [SecretRule]
+        let firstBytes: ByteSet
+        /// Bit `a << 8 | b` is set when some prefix starts with the bytes `a`, `b`.
+        let pairs: [UInt64]
+        /// Per first byte, the prefixes it can start, in rule order.
+        let candidates: [[Candidate]]
+
+        init(rules: [SecretRule]) {
+            self.rules = rules
+            var first = ByteSet([])
+            var pairs = [UInt64](repeating: 0, count: 65_536 / 64)
+            var candidates = [[Candidate]](repeating: [], count: 256)
+            for (r, rule) in rules.enumerated() {
+                for p in rule.prefixes where !p.isEmpty {
+                    first.insert(p[0])
+                    candidates[Int(p[0])].append(Candidate(prefix: p, rule: r))
+                    let second = p.count > 1 ? [p[1]] : Array(0...255)
+                    for b in second {
+                        let bit = Int(p[0]) << 8 | Int(b)
+                        pairs[bit >> 6] |= 1 << UInt64(bit & 63)
+                    }
+                }
+            }
+            self.firstBytes = first
+            self.pairs = pairs
+            self.candidates = candidates
+        }
+
+        @inline(__always)
+        func pairMayStart(_ a: UInt8, _ b: UInt8) -> Bool {
+            let bit = Int(a) << 8 | Int(b)
+            return pairs[bit >> 6] & (1 << UInt64(bit & 63)) != 0
+        }
     }
+
+    private let index: Index
+
+    /// The standard rule set, compiled once per process.
+    public init() {
+        self.index = Self.standardIndex
+    }
+
+    public init(rules: [SecretRule]) {
+        self.index = Index(rules: rules)
+    }
+
+    private static let standardIndex = Index(rules: SecretRule.standard)
 
     /// The matches in `buffer`, and the offset from which nothing is decided yet (a secret may start there
     /// and continue in bytes not seen). With `final`, everything is decided.
     /// `previousByte` is the byte before `buffer[0]`, for the word-boundary check of tokens.
     public func scan(_ buffer: [UInt8], final: Bool, previousByte: UInt8 = 0x20) -> (matches: [Match], undecidedFrom: Int) {
+        buffer.withUnsafeBufferPointer { scan($0, final: final, previousByte: previousByte) }
+    }
+
+    public func scan(
+        _ buffer: UnsafeBufferPointer<UInt8>, final: Bool, previousByte: UInt8 = 0x20
+    ) -> (matches: [Match], undecidedFrom: Int) {
         var matches: [Match] = []
+        let index = self.index
+        let count = buffer.count
         var i = 0
-        scanning: while i < buffer.count {
-            guard firstBytes.contains(buffer[i]) else {
+        scanning: while i < count {
+            let byte = buffer[i]
+            guard index.firstBytes.contains(byte) else {
+                i += 1
+                continue
+            }
+            if i + 1 < count, !index.pairMayStart(byte, buffer[i + 1]) {
                 i += 1
                 continue
             }
             let before = i > 0 ? buffer[i - 1] : previousByte
-            for rule in rules {
-                switch match(rule, in: buffer, at: i, final: final, before: before) {
+            var needMore = false
+            for candidate in index.candidates[Int(byte)] {
+                let rule = index.rules[candidate.rule]
+                switch match(candidate.prefix, rule.body, in: buffer, at: i, final: final, before: before) {
                 case .none:
                     continue
                 case .needMore:
-                    return (matches, i)
+                    needMore = true
                 case .found(let length):
+                    // An earlier rule waiting for more bytes outranks this one: decide nothing yet.
+                    if needMore { return (matches, i) }
                     matches.append(Match(range: i..<(i + length), rule: rule.name))
                     i += length
                     continue scanning
                 }
             }
+            if needMore { return (matches, i) }
             i += 1
         }
-        return (matches, buffer.count)
+        return (matches, count)
     }
 
     private enum Outcome {
@@ -53,29 +120,16 @@ public struct SecretScanner: Sendable {
         case found(length: Int)
     }
 
-    private func match(_ rule: SecretRule, in buffer: [UInt8], at start: Int, final: Bool, before: UInt8) -> Outcome {
-        var sawPartialPrefix = false
-        for prefix in rule.prefixes {
-            let n = min(prefix.count, buffer.count - start)
-            var equal = true
-            for k in 0..<n where buffer[start + k] != prefix[k] {
-                equal = false
-                break
-            }
-            guard equal else { continue }
-            if n < prefix.count {
-                sawPartialPrefix = true
-                continue
-            }
-            let result = matchBody(rule.body, in: buffer, from: start + prefix.count, start: start, final: final,
-                                   before: before)
-            if case .none = result { continue }
-            return result
-        }
-        return sawPartialPrefix && !final ? .needMore : .none
+    /// One prefix of a rule at `start`: a partial prefix at the end of the buffer needs more bytes.
+    private func match(_ prefix: [UInt8], _ body: SecretRule.Body, in buffer: UnsafeBufferPointer<UInt8>, at start: Int,
+                       final: Bool, before: UInt8) -> Outcome {
+        let n = min(prefix.count, buffer.count - start)
+        for k in 0..<n where buffer[start + k] != prefix[k] { return .none }
+        if n < prefix.count { return final ? .none : .needMore }
+        return matchBody(body, in: buffer, from: start + prefix.count, start: start, final: final, before: before)
     }
 
-    private func matchBody(_ body: SecretRule.Body, in buffer: [UInt8], from bodyStart: Int, start: Int, final: Bool,
+    private func matchBody(_ body: SecretRule.Body, in buffer: UnsafeBufferPointer<UInt8>, from bodyStart: Int, start: Int, final: Bool,
                            before: UInt8) -> Outcome {
         switch body {
         case .token(let alphabet, let minLength, let maxLength):
@@ -94,7 +148,7 @@ public struct SecretScanner: Sendable {
                 return (buffer.count < bodyStart + 64 && buffer.count < start + maxLength && !final) ? .needMore : .none
             }
             guard headerEnd >= Self.privateKey.count,
-                  Array(buffer[(headerEnd - Self.privateKey.count)..<headerEnd]) == Self.privateKey
+                  buffer[(headerEnd - Self.privateKey.count)..<headerEnd].elementsEqual(Self.privateKey)
             else { return .none }
             guard let end = find(Self.endMarker, in: buffer, from: headerEnd + 5, to: limit),
                   let close = find(Self.dashes, in: buffer, from: end + Self.endMarker.count, to: limit)
@@ -110,7 +164,7 @@ public struct SecretScanner: Sendable {
     private static let endMarker = Array("-----END ".utf8)
     private static let privateKey = Array("PRIVATE KEY".utf8)
 
-    private func find(_ needle: [UInt8], in buffer: [UInt8], from: Int, to: Int) -> Int? {
+    private func find(_ needle: [UInt8], in buffer: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
         guard to - from >= needle.count else { return nil }
         var i = from
         while i + needle.count <= to {

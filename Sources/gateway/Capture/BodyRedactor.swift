@@ -1,3 +1,4 @@
+import NIOCore
 import Shared
 
 /// The redaction applied to one body's capture copy: none, byte-stream, or SSE-aware for event streams.
@@ -13,23 +14,28 @@ enum BodyRedactor {
         return .bytes(StreamingSecretRedactor())
     }
 
-    var isActive: Bool {
-        if case .none = self { return false }
-        return true
-    }
-
-    mutating func feed(_ chunk: UnsafeRawBufferPointer) -> [UInt8] {
+    /// The capture copy of `chunk`: the chunk itself (a slice, no copy) when nothing in it changes or is
+    /// held back, otherwise the bytes now certain.
+    ///
+    /// The redactor is taken out of `self` while it works, so its buffers stay uniquely referenced and
+    /// are not copied on write.
+    mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
         switch self {
         case .none:
-            return Array(chunk)
+            return chunk
         case .bytes(var r):
-            let out = r.feed(chunk)
-            self = .bytes(r)
-            return out
+            self = .none
+            defer { self = .bytes(r) }
+            switch chunk.withUnsafeReadableBytes({ r.feed($0) }) {
+            case .chunkPrefix(let n):
+                return n == chunk.readableBytes ? chunk : chunk.getSlice(at: chunk.readerIndex, length: n) ?? ByteBuffer()
+            case .bytes(let bytes):
+                return ByteBuffer(bytes: bytes)
+            }
         case .events(var r):
-            let out = r.feed(chunk)
-            self = .events(r)
-            return out
+            self = .none
+            defer { self = .events(r) }
+            return ByteBuffer(bytes: chunk.withUnsafeReadableBytes { r.feed($0) })
         }
     }
 
@@ -38,13 +44,13 @@ enum BodyRedactor {
         case .none:
             return []
         case .bytes(var r):
-            let out = r.finish()
-            self = .bytes(r)
-            return out
+            self = .none
+            defer { self = .bytes(r) }
+            return r.finish()
         case .events(var r):
-            let out = r.finish()
-            self = .events(r)
-            return out
+            self = .none
+            defer { self = .events(r) }
+            return r.finish()
         }
     }
 

@@ -192,10 +192,16 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         let (channel, frames): ((any Channel)?, [ByteBuffer]) = state.withLockedValue { state in
             state.flushScheduled = false
             guard let channel = state.channel else { return (nil, []) }
-            var frames: [ByteBuffer] = []
-            for pending in state.unacknowledged where pending.sequence > state.writtenThrough {
-                frames.append(pending.bytes)
+            // The unwritten frames are a suffix (sequences ascend): walk back to where it starts, so a flush
+            // costs what it writes, not what is still waiting for an ack.
+            let queue = state.unacknowledged
+            var start = queue.endIndex
+            while start > queue.startIndex {
+                let previous = queue.index(before: start)
+                if queue[previous].sequence <= state.writtenThrough { break }
+                start = previous
             }
+            let frames = queue[start...].map(\.bytes)
             if let last = state.unacknowledged.last { state.writtenThrough = max(state.writtenThrough, last.sequence) }
             return (channel, frames)
         }

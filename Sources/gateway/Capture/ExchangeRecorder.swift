@@ -132,13 +132,9 @@ struct ExchangeRecorder {
 
     private func emitBody(_ kind: CaptureFrame.Kind, _ buffer: ByteBuffer, redactor: inout BodyRedactor) {
         guard buffer.readableBytes > 0 else { return }
-        guard redactor.isActive else {
-            sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: buffer)
-            return
-        }
-        let clean = buffer.withUnsafeReadableBytes { redactor.feed($0) }
-        guard !clean.isEmpty else { return }
-        sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: clean))
+        let clean = redactor.feed(buffer)
+        guard clean.readableBytes > 0 else { return }
+        sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: clean)
     }
 
     private func flushRedactor(_ kind: CaptureFrame.Kind, _ redactor: inout BodyRedactor) {
