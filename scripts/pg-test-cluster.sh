@@ -7,6 +7,9 @@ set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?data directory}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$bin/initdb" ] || { echo "pg-test-cluster: PostgreSQL is not installed (apt-get install postgresql-15)" >&2; exit 1; }
+# Whatever descriptors the caller had open (a test process's sockets, say) stay with the caller: the server
+# started below lives on, and holding them would keep those connections open behind the caller's back.
+for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi; done
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case $cmd in
   start)

@@ -63,8 +63,11 @@ final class FakeIngest: ChannelInboundHandler, @unchecked Sendable {
         FileManager.default.temporaryDirectory.path + "/fl-\(UUID().uuidString.prefix(8)).sock"
     }
 
+    /// Polls until `condition` holds, giving up after a minute (a deadline for a broken build, not a timing
+    /// requirement: a loaded CI machine gets all the time it needs).
     private func eventually(_ condition: () -> Bool) async {
-        for _ in 0..<500 where !condition() { try? await Task.sleep(for: .milliseconds(10)) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     @Test func framesAreSentInOrderAfterAHelloAndDroppedWhenAcknowledged() async throws {
