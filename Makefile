@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN_DEBUG = $(shell swift build --show-bin-path)
 
-.PHONY: deps venv build build-tests test test-swift test-e2e run bench clean
+.PHONY: deps venv build build-tests test test-swift test-e2e run bench clean agents
 
 deps:
 	@scripts/install-deps.sh
@@ -38,11 +38,24 @@ run: build
 	$(BIN_DEBUG)/flightlog up
 
 ## make bench: release build, then the benchmark against direct and mitmdump baselines.
+## mitmproxy gets a venv of its own: it pins an h11 that the SDKs' httpx in $(VENV) cannot use.
 bench: venv
 	FLIGHTLOG_BENCH=1 scripts/install-deps.sh
-	$(VENV)/bin/pip install -q --disable-pip-version-check mitmproxy
+	test -x .venv-bench/bin/mitmdump || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q --disable-pip-version-check mitmproxy; }
 	swift build -c release
-	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) $(PY) scripts/bench.py
+	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) MITMDUMP=.venv-bench/bin/mitmdump $(PY) scripts/bench.py
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build $(VENV) .venv-bench
+
+## make agents: the real Claude Code and Codex CLIs (several hundred MB from PyPI, in their own venv under
+## .build) run through `flightlog run` against the scripted fake provider; see Tests/agents.
+AGENTS_VENV := .build/agents-venv
+
+$(AGENTS_VENV)/.stamp: Tests/agents/requirements-agents.txt
+	python3 -m venv $(AGENTS_VENV)
+	$(AGENTS_VENV)/bin/pip install -q --disable-pip-version-check -r Tests/agents/requirements-agents.txt
+	touch $@
+
+agents: build $(AGENTS_VENV)/.stamp
+	FLIGHTLOG_BIN=$(BIN_DEBUG) $(AGENTS_VENV)/bin/python -m pytest -q -s Tests/agents
