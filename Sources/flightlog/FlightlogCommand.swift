@@ -8,7 +8,7 @@ struct FlightlogCommand: AsyncParsableCommand {
         abstract: "A flight recorder for AI coding agents.",
         subcommands: [
             UpCommand.self, EnvCommand.self, RunCommand.self, StatusCommand.self, RestartCommand.self,
-            SessionsCommand.self, ShowCommand.self, VerifyCommand.self, ExportCommand.self, CACommand.self,
+            SessionsCommand.self, ShowCommand.self, VerifyCommand.self, ExportCommand.self, CACommand.self, ReloadCommand.self,
         ]
     )
 }

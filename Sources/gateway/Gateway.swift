@@ -7,7 +7,7 @@ import Shared
 
 /// Assembles the gateway from a configuration: the CA, the capture sender, the proxy listener.
 enum Gateway {
-    static func run(configuration: Configuration, logger: Logger) async throws {
+    static func run(configuration: Configuration, options: DaemonOptions, logger: Logger) async throws {
         let state = StateDirectory(root: configuration.home)
         try state.prepareCommon()
         let authority = try CertificateAuthority.loadOrCreate(in: state)
@@ -24,6 +24,10 @@ enum Gateway {
                                    eventLoop: captureLoop.next(), logger: logger)
         let services = try GatewayServices(configuration: configuration, logger: logger, authority: authority,
                                            redactionKey: redactionKey, sink: sender, gatewayID: gatewayID, group: group)
+        let reloader = ConfigurationReloader(
+            policy: .gateway, running: configuration, reportPath: state.reloadFile(for: "gateway"), logger: logger,
+            load: { try await options.reloadConfiguration() }, apply: { services.applyLive($0, $1) })
+        let reload = await ConfigurationReloadService.make(reloader: reloader)
         let box = ProxyBox()
         let reporter = StatusReporter(component: "gateway", state: state, logger: logger) {
             let stats = sender.statistics
@@ -51,6 +55,7 @@ enum Gateway {
                 .init(service: CaptureSenderService(sender: sender)),
                 .init(service: proxy),
                 .init(service: reporter),
+                .init(service: reload),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

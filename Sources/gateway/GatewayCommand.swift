@@ -19,7 +19,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let configuration = try await options.loadConfiguration(component: "gateway")
         let logger = LoggingSetup.bootstrap(component: "gateway", level: configuration.log.level)
         do {
-            try await Gateway.run(configuration: configuration, logger: logger)
+            try await Gateway.run(configuration: configuration, options: options, logger: logger)
         } catch {
             logger.critical("gateway stopped", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("gateway: \(error)\n".utf8))

@@ -7,9 +7,17 @@ import NIOSSL
 import Shared
 
 /// What every connection of the gateway shares: configuration, certificates, the capture sink and the
-/// per-event-loop upstream pools. Built once at start.
+/// per-event-loop upstream pools. Built once at start; a reload changes only `capture.on_failure`.
 final class GatewayServices: @unchecked Sendable {
-    let configuration: Configuration
+    /// The configuration the gateway started with, with the keys a reload applies live (``applyLive(_:_:)``).
+    var configuration: Configuration {
+        var current = startConfiguration
+        current.capture.onFailure = onFailure.withLockedValue { $0 }
+        return current
+    }
+    private let startConfiguration: Configuration
+    /// `capture.on_failure`, changed by a reload; read once per exchange that finds capture not durable.
+    private let onFailure: NIOLockedValueBox<Configuration.Capture.OnFailure>
     let logger: Logger
     let leaves: LeafCertificateCache
     let credentials: CredentialRedactor
@@ -22,7 +30,8 @@ final class GatewayServices: @unchecked Sendable {
 
     init(configuration: Configuration, logger: Logger, authority: CertificateAuthority, redactionKey: SymmetricKey,
          sink: any CaptureSink, gatewayID: String, group: any EventLoopGroup) throws {
-        self.configuration = configuration
+        self.startConfiguration = configuration
+        self.onFailure = NIOLockedValueBox(configuration.capture.onFailure)
         self.logger = logger
         self.leaves = try LeafCertificateCache(authority: authority)
         self.credentials = CredentialRedactor(key: redactionKey)
@@ -36,6 +45,13 @@ final class GatewayServices: @unchecked Sendable {
                                                                    configuration: configuration.gateway)
         }
         self.pools = pools
+    }
+
+    /// Applies a reload's live keys (``ReloadPolicy/gateway``); the rest wait for a restart.
+    func applyLive(_ candidate: Configuration, _ plan: ConfigurationReloadPlan) {
+        if plan.appliesLive("capture.on_failure") {
+            onFailure.withLockedValue { $0 = candidate.capture.onFailure }
+        }
     }
 
     /// The pool of `eventLoop`, which must be one of the group's loops.

@@ -7,9 +7,13 @@ import Shared
 
 /// Assembles ingestd: recovery first, then the listener, the delivery sender and the status reporter.
 enum Ingestd {
-    static func run(configuration: Configuration, logger: Logger) async throws {
+    static func run(configuration: Configuration, options: DaemonOptions, logger: Logger) async throws {
         let state = StateDirectory(root: configuration.home)
         try state.prepareCommon()
+        // Only `log.level` is live here (the reloader applies it); WAL, compression and limits need a restart.
+        let reload = await ConfigurationReloadService.make(reloader: ConfigurationReloader(
+            policy: .ingestd, running: configuration, reportPath: state.reloadFile(for: "ingestd"), logger: logger,
+            load: { try await options.reloadConfiguration() }))
         try StateDirectory.ensureDirectory(state.walDirectory, mode: 0o700)
         try StateDirectory.ensureDirectory(state.objectsDirectory, mode: 0o750)
         try StateDirectory.ensureDirectory(state.capturesDirectory, mode: 0o750)
@@ -36,7 +40,9 @@ enum Ingestd {
         }
         let reaper = LostExchangeReaper(coordinator: coordinator)
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: reaper), .init(service: server), .init(service: reporter)],
+            services: [
+                .init(service: reaper), .init(service: server), .init(service: reporter), .init(service: reload),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

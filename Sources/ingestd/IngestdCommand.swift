@@ -28,7 +28,7 @@ struct IngestdCommand: AsyncParsableCommand {
         }
         let logger = LoggingSetup.bootstrap(component: "ingestd", level: configuration.log.level)
         do {
-            try await Ingestd.run(configuration: configuration, logger: logger)
+            try await Ingestd.run(configuration: configuration, options: options, logger: logger)
         } catch {
             logger.critical("ingestd stopped", metadata: ["error": "\(error)"])
             FileHandle.standardError.write(Data("ingestd: \(error)\n".utf8))

@@ -4,7 +4,6 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Shared
-import UnixSignals
 
 /// Assembles operatord: the supervisor, the control socket, the metrics endpoint.
 enum Operator {
@@ -17,14 +16,16 @@ enum Operator {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let stopper = StopSignal()
         let supervision = SupervisionService(supervisor: supervisor, stop: stopper)
+        let reloads = ReloadCoordinator(
+            reloader: ConfigurationReloader(policy: .operator, running: configuration,
+                                            reportPath: state.reloadFile(for: "operatord"), logger: logger,
+                                            load: { try await options.reloadConfiguration() }),
+            supervisor: supervisor, state: state, logger: logger)
+        // SIGHUP to operatord is the same as `reload` on the control socket (systemd's ExecReload sends it).
+        let hangup = await ConfigurationReloadService.make { _ = await reloads.reload() }
         let control = ControlServer(
             path: state.operatorSocket, supervisor: supervisor, mode: configuration.operator.mode, logger: logger,
-            group: group, requestStop: { stopper.fire() },
-            reload: {
-                // Children re-read the shared file on their next start; a reload restarts none of them, so
-                // capture never pauses. SIGHUP to operatord lands here too.
-                "configuration is re-read by each daemon when it restarts (flightlog restart COMPONENT)"
-            }
+            group: group, requestStop: { stopper.fire() }, reload: { await reloads.reload() }
         )
         let metrics = MetricsServer(listen: configuration.operator.metricsListen, supervisor: supervisor,
                                     registry: MetricsRegistry(), logger: logger, group: group)
@@ -37,6 +38,7 @@ enum Operator {
                 .init(service: control),
                 .init(service: metrics, failureTerminationBehavior: .ignore),
                 .init(service: reporter),
+                .init(service: hangup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

@@ -7,17 +7,20 @@ import Shared
 
 /// Assembles sessiond: the store (migrated), the tracker (restored), the record socket, the status report.
 enum Sessiond {
-    static func run(configuration: Configuration, logger: Logger) async throws {
+    static func run(configuration: Configuration, options: DaemonOptions, logger: Logger) async throws {
         let state = StateDirectory(root: configuration.home)
         try state.prepareCommon()
         let prices = try PriceTable.load(overrides: configuration.sessions.priceFile)
         let store = try await StoreFactory.open(url: configuration.database.url, logger: logger)
         try await store.migrate()
-        let idle = configuration.sessions.idleTimeout.components
-        var tracker = SessionTracker(idleTimeoutNanoseconds: idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000)
+        var tracker = SessionTracker(idleTimeoutNanoseconds: nanoseconds(configuration.sessions.idleTimeout))
         try await store.loadTracker(into: &tracker, since: Timestamp.string(
             nanoseconds: Int64((Date().timeIntervalSince1970 - 7 * 86400) * 1_000_000_000)))
         let processor = RecordProcessor(store: store, tracker: tracker, prices: prices, state: state, logger: logger)
+        let reload = await ConfigurationReloadService.make(reloader: ConfigurationReloader(
+            policy: .sessiond, running: configuration, reportPath: state.reloadFile(for: "sessiond"), logger: logger,
+            load: { try await options.reloadConfiguration() },
+            apply: { try await applyLive($0, $1, to: processor, logger: logger) }))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let snapshot = StatusSnapshot(processor: processor)
         let reporter = StatusReporter(component: "sessiond", state: state, logger: logger) { snapshot.current }
@@ -25,7 +28,9 @@ enum Sessiond {
             reporter.ready()
         }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: snapshot), .init(service: server), .init(service: reporter)],
+            services: [
+                .init(service: snapshot), .init(service: server), .init(service: reporter), .init(service: reload),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

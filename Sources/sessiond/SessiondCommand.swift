@@ -32,7 +32,7 @@ struct SessiondCommand: AsyncParsableCommand {
             } else if let turns = benchmark {
                 try await StoreBenchmark(turns: turns, batch: benchmarkBatch, logger: logger).run(configuration: configuration)
             } else {
-                try await Sessiond.run(configuration: configuration, logger: logger)
+                try await Sessiond.run(configuration: configuration, options: options, logger: logger)
             }
         } catch {
             logger.critical("sessiond stopped", metadata: ["error": "\(error)"])

@@ -14,13 +14,24 @@ public struct DaemonOptions: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// What these flags say about the configuration, for ``ConfigurationLoader``.
+    public var overrides: ConfigurationLoader.Overrides {
+        .init(configPath: config, home: home, settings: settings)
+    }
+
     /// Loads the configuration; a bad one is a one-line error naming the key, and exit status 2.
     public func loadConfiguration(component: String) async throws -> Configuration {
         do {
-            return try await ConfigurationLoader.load(.init(configPath: config, home: home, settings: settings))
+            return try await ConfigurationLoader.load(overrides)
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("\(component): \(error)\n".utf8))
             throw ExitCode(2)
         }
+    }
+
+    /// Loads the configuration again, exactly as at start (same flags, same environment), for a reload:
+    /// a bad one is thrown as a ``ConfigurationError``, nothing is printed.
+    public func reloadConfiguration() async throws -> Configuration {
+        try await ConfigurationLoader.load(overrides)
     }
 }

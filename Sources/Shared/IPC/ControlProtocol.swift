@@ -19,14 +19,17 @@ public struct ControlReply: Codable, Sendable, Equatable {
     public var message: String?
     public var mode: String?
     public var components: [ComponentReport]?
+    /// For `reload`: what operatord and each daemon did with the configuration.
+    public var reload: [ReloadReport]?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil, mode: String? = nil,
-                components: [ComponentReport]? = nil) {
+                components: [ComponentReport]? = nil, reload: [ReloadReport]? = nil) {
         self.ok = ok
         self.error = error
         self.message = message
         self.mode = mode
         self.components = components
+        self.reload = reload
     }
 }
 

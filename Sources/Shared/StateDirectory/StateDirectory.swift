@@ -27,6 +27,8 @@ public struct StateDirectory: Sendable, Hashable {
 
     public func pidFile(for component: String) -> String { runDirectory + "/\(component).pid" }
     public func statusFile(for component: String) -> String { runDirectory + "/\(component).status.json" }
+    /// The outcome of the component's last configuration reload (``ReloadReport``).
+    public func reloadFile(for component: String) -> String { runDirectory + "/\(component).reload.json" }
 
     /// Creates `path` (and parents) and sets its mode, so a directory made earlier with a looser mode is tightened.
     public static func ensureDirectory(_ path: String, mode: mode_t) throws {

@@ -16,7 +16,8 @@ struct ControlServer: Service {
     let group: any EventLoopGroup
     /// Called for `stop` and after a reply to it is written.
     let requestStop: @Sendable () -> Void
-    let reload: @Sendable () async -> String
+    /// `reload`: re-read the configuration and have every daemon apply it.
+    let reload: @Sendable () async -> ControlReply
 
     func run() async throws {
         try UnixSocketPath.removeStale(path)
@@ -82,7 +83,7 @@ struct ControlServer: Service {
         case "stop":
             return ControlReply(ok: true, message: "stopping")
         case "reload":
-            return ControlReply(ok: true, message: await reload())
+            return await reload()
         default:
             return ControlReply(ok: false, error: "unknown command '\(request.command)': status, restart, stop, reload")
         }

@@ -85,6 +85,35 @@ actor Supervisor {
         return "restarting \(component.rawValue)"
     }
 
+    /// Sends SIGHUP to every daemon that is up, so each re-reads the configuration. Standalone: the running
+    /// children; a starting one is left alone (its handler may not be installed yet, and SIGHUP's default is to
+    /// terminate). systemd: the pid in the unit's status file, which the daemon writes only once it serves.
+    func signalReload() -> [(FlightlogComponent, ReloadDelivery)] {
+        FlightlogComponent.allCases.map { component in
+            let target: Int32
+            if systemdMode {
+                guard let status = ComponentStatus.read(from: state.statusFile(for: component.rawValue)),
+                      isAlive(status.pid) else { return (component, .skipped("not running")) }
+                target = status.pid
+            } else {
+                let child = children[component] ?? ChildSupervision()
+                switch child.state {
+                case .running(let pid, _):
+                    target = pid
+                case .starting:
+                    return (component, .skipped("starting; not signalled (reload again once it is up)"))
+                case .stopped, .stopping, .backoff, .failed:
+                    return (component, .skipped("not running (\(child.name)); reads the configuration when it starts"))
+                }
+            }
+            guard kill(target, SIGHUP) == 0 else {
+                return (component, .skipped("cannot signal pid \(target): \(String(cString: strerror(errno)))"))
+            }
+            logger.info("asked a daemon to reload", metadata: ["child": "\(component.rawValue)", "pid": "\(target)"])
+            return (component, .signalled(pid: target))
+        }
+    }
+
     /// Stops gateway first (it drains), then ingestd, then sessiond, waiting for each.
     func stopAll() async {
         stopping = true
@@ -218,4 +247,10 @@ actor Supervisor {
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
+}
+
+/// What became of one daemon's SIGHUP on a reload.
+enum ReloadDelivery: Equatable {
+    case signalled(pid: Int32)
+    case skipped(String)
 }

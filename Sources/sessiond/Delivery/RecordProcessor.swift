@@ -11,7 +11,7 @@ import Shared
 actor RecordProcessor {
     private let store: any TurnStore
     private var tracker: SessionTracker
-    private let prices: PriceTable
+    private var prices: PriceTable
     private let layout: ObjectStoreLayout
     private let logger: Logger
     private let detector = AnomalyDetector()
@@ -59,6 +59,18 @@ actor RecordProcessor {
             throw SessiondError(.database, String(reflecting: error))
         }
     }
+
+    /// A reload's live settings (``ReloadPolicy/sessiond``), taken between batches so a batch (and its retry)
+    /// sees one idle timeout and one price table. nil leaves a setting as it is.
+    func applyLive(idleTimeoutNanoseconds: Int64?, prices: PriceTable?) async {
+        await acquire()
+        defer { release() }
+        if let idleTimeoutNanoseconds { tracker.idleTimeout = idleTimeoutNanoseconds }
+        if let prices { self.prices = prices }
+    }
+
+    /// The idle timeout sessions are split at now.
+    var idleTimeoutNanoseconds: Int64 { tracker.idleTimeout }
 
     /// Waits for the batch being written, then refuses new ones: the store may be closed after this returns.
     func shutdown() async {

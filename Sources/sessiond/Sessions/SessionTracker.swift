@@ -34,7 +34,8 @@ struct SessionTracker: Equatable {
     private var byResponseID: [String: String] = [:]
     private var byConversation: [String: String] = [:]
     private var byPrompt: [String: String] = [:]
-    let idleTimeout: Int64
+    /// An idle gap longer than this starts a new session; a reload may change it (`sessions.idle_timeout`).
+    var idleTimeout: Int64
 
     init(idleTimeoutNanoseconds: Int64) {
         self.idleTimeout = idleTimeoutNanoseconds
