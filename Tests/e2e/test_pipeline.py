@@ -228,3 +228,25 @@ def test_systemd_units_verify(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "flightlog" not in r.stderr, r.stderr
+
+
+def _signal_masks(status_text: str) -> tuple[int, int]:
+    fields = dict(line.split(":\t", 1) for line in status_text.splitlines() if ":\t" in line)
+    return int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
+
+
+def test_an_agent_and_the_daemons_start_with_signals_as_a_fresh_process_would(recorder):
+    # `flightlog run` and `flightlog up` exec from an async command; the program they become must not inherit
+    # that thread's blocked signals or NIO's ignored SIGPIPE (an agent would ignore Ctrl-C and never see its
+    # tools exit).
+    sigpipe = 1 << (signal.SIGPIPE - 1)
+    r = subprocess.run([str(recorder.bin / "flightlog"), "run", "--config", str(recorder.config), "--", "cat",
+                        "/proc/self/status"], capture_output=True, text=True, env=recorder.env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    blocked, ignored = _signal_masks(r.stdout)
+    assert blocked == 0, f"the agent starts with signals blocked: {blocked:#x}"
+    assert not ignored & sigpipe, "the agent starts with SIGPIPE ignored"
+    for name, pid in recorder.pids().items():
+        blocked, _ = _signal_masks(Path(f"/proc/{pid}/status").read_text())
+        term = 1 << (signal.SIGTERM - 1)
+        assert not blocked & term, f"{name} (pid {pid}) has SIGTERM blocked: {blocked:#x}"

@@ -33,9 +33,8 @@ struct RunCommand: AsyncParsableCommand {
         guard let program = argv.first else { throw CLIError("flightlog run needs a command: flightlog run -- claude -p hi") }
         let configuration = try await options.loadConfiguration(component: "flightlog")
         for (name, value) in try AgentEnvironment.variables(configuration) { setenv(name, value, 1) }
-        let cArguments = argv.map { strdup($0) } + [nil]
-        execvp(program, cArguments)
-        throw CLIError("cannot run \(program): \(String(cString: strerror(errno)))")
+        let error = ProcessReplacement.exec(program, arguments: argv, searchPath: true)
+        throw CLIError("cannot run \(program): \(String(cString: strerror(error)))")
     }
 }
 

@@ -29,9 +29,8 @@ struct UpCommand: AsyncParsableCommand {
         if let config = options.config { arguments += ["--config", config] }
         if let home = options.home { arguments += ["--home", home] }
         for setting in options.settings { arguments += ["--set", setting] }
-        let cArguments = arguments.map { strdup($0) } + [nil]
-        execv(operatord, cArguments)
-        throw CLIError("cannot start \(operatord): errno \(errno)")
+        let error = ProcessReplacement.exec(operatord, arguments: arguments, searchPath: false)
+        throw CLIError("cannot start \(operatord): \(String(cString: strerror(error)))")
     }
 }
 
