@@ -74,6 +74,17 @@ import Testing
         #expect(b?.cue == "continuity")
     }
 
+    @Test func aNewClientSessionIDStartsItsOwnSessionEvenWhenItsConversationExtendsAnother() {
+        // Every run of one agent opens with the same system prompt and preamble, so a second run's first
+        // request extends the first run's conversation; its own session id says it is a new session.
+        var t = SessionTracker(idleTimeoutNanoseconds: 5 * Self.minute)
+        let a = t.assign(captureID: "c1", parsed: Self.anthropic(["run the probe"], headers: ["x-claude-code-session-id": "run-1"]), at: 0)
+        let b = t.assign(captureID: "c2", parsed: Self.anthropic(["run the probe", "ok", "again"],
+                                                                 headers: ["x-claude-code-session-id": "run-2"]), at: Self.minute)
+        #expect(a?.sessionID != b?.sessionID)
+        #expect(b?.cue == "new")
+    }
+
     @Test func injectedPreamblesDoNotChangeThePromptHash() {
         var t = SessionTracker(idleTimeoutNanoseconds: 5 * Self.minute)
         let a = t.assign(captureID: "c1", parsed: Self.anthropic(["<system-reminder>today is Monday</system-reminder>deploy it"]),

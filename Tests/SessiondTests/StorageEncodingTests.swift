@@ -44,7 +44,22 @@ import Testing
         #expect(rows.map { $0[0] } == [.text("b"), .text("a")])
         // b: one model turn and a side request; cache writes of both kinds in one column; its last link.
         #expect(rows[0] == [.text("b"), .int(1), .int(2), .int(4), .int(6), .int(18), .double(0.25), .text("t_b2"), .int(1),
-                            .text("m"), .text("b2"), .null])
+                            .text("m"), .text("b2"), .null, .null, .null])
         #expect(rows[1][6] == .double(0.5))
+    }
+
+    @Test func aSessionsIntentComesFromItsFirstModelTurnThatHasOne() {
+        func turn(_ chain: String, intent: String?) -> TurnWrite {
+            TurnWrite(captureID: chain, sessionID: "s", newSession: nil, seq: 1, values: [:], toolCalls: [], toolResults: [],
+                      anomalies: [],
+                      sessionDelta: SessionDelta(lastActivityAt: "t", lastActivityNs: 1, model: nil, usage: TokenUsage(),
+                                                 cost: nil, chainHash: chain, systemHash: nil, intent: intent,
+                                                 promptHash: intent.map { "h_" + $0 }))
+        }
+        // A prewarm (no prompt), then the first real turn, then a later one: the first prompt is the intent.
+        let rows = TurnRows.totals([turn("p", intent: nil), turn("t1", intent: "fix the tests"), turn("t2", intent: "later")])
+        let columns = TurnRows.totalColumns
+        #expect(rows[0][columns.firstIndex(of: "intent") ?? 0] == .text("fix the tests"))
+        #expect(rows[0][columns.firstIndex(of: "prompt_hash") ?? 0] == .text("h_fix the tests"))
     }
 }

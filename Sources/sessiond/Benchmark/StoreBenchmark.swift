@@ -4,14 +4,19 @@ import NIOCore
 import Shared
 
 /// `sessiond --benchmark N [--benchmark-batch B]` on `database.url` (a scratch database: it writes N turns
-/// twice). Prints turns/s for three paths in one run:
+/// twice). N capture records (Anthropic requests of ~10 KB and their responses, stored as zstd objects like
+/// ingestd stores them) are turned into rows once without a database; those very rows are then written by
+/// each path, and turns/s printed for every path in one run:
 ///
-/// - `copy` (PostgreSQL, measured first): the same turn and tool-call rows through a raw `COPY … FROM STDIN` into
-///   tables shaped like turns and tool_calls, the ceiling the issue compares against;
-/// - `store`: batches of B prepared turns through the store, as the daemon writes them (one transaction
-///   each: sessions, turns, tool calls, totals);
-/// - `pipeline`: B capture records per batch through the whole processor (decode, read and decompress the
-///   bodies, parse, sessions, price, anomalies, write).
+/// - `parse` (no database): decode the records, read and decompress the bodies, parse, sessions, price,
+///   anomalies; the rows it builds are the ones the next two paths write;
+/// - `copy` (PostgreSQL, measured right before `store`): those turn and tool-call rows through one raw
+///   `COPY … FROM STDIN` into tables shaped like turns and tool_calls, the ceiling the issue compares against;
+/// - `store`: those rows in batches of B through the store, as the daemon writes them (one transaction each:
+///   sessions, turns, tool calls, totals);
+/// - `pipeline`: the same records under new capture ids (so the rows differ only in their ids and hashes),
+///   B per batch through the whole processor (``RecordProcessor/process(_:)``, as a delivered batch goes),
+///   the figure that counts for the daemon.
 struct StoreBenchmark {
     var turns: Int
     var batch: Int
@@ -22,11 +27,30 @@ struct StoreBenchmark {
         let url = configuration.database.url
         let store = try await StoreFactory.open(url: url, logger: logger)
         try await store.migrate()
-        let run = UUID().uuidString.prefix(8).lowercased()
-        let writes = (0..<turns).map { Self.turn(index: $0, run: String(run)) }
+        let run = String(UUID().uuidString.prefix(8).lowercased())
         print("sessiond benchmark: \(turns) turns, batches of \(batch), \(url.hasPrefix("sqlite") ? "SQLite" : "PostgreSQL")")
 
-        // The baseline first, right before the path it is compared with (a shared machine's load drifts).
+        let home = NSTemporaryDirectory() + "flightlog-bench-\(run)"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let state = StateDirectory(root: home)
+        try state.prepareCommon()
+        let bodies = try (0..<64).map { i in
+            (try Self.put(.request, Self.request(i), state: state), try Self.put(.response, Self.response(i), state: state))
+        }
+        let first = try Self.payloads(count: turns, bodies: bodies)
+        let second = try Self.payloads(count: turns, bodies: bodies)
+
+        // The rows, built once by the processor itself over a store that only keeps them.
+        let recorder = RecordingStore()
+        let parseRate = try await measure("parse") {
+            try await process(first, store: recorder, state: state)
+        }
+        let writes = await recorder.writes
+        guard writes.count == turns else {
+            throw SessiondError(.database, "benchmark: the processor built \(writes.count) turns from \(turns) records")
+        }
+
+        // The baseline right before the path it is compared with (a shared machine's load drifts).
         var copyRate: Double?
         if let postgres = store as? PostgresTurnStore {
             try await postgres.prepareCopyBaseline()
@@ -37,10 +61,12 @@ struct StoreBenchmark {
                 try await store.write(Array(writes[start..<min(start + batch, writes.count)]), deadLetters: [])
             }
         }
-        let pipelineRate = try await pipeline(store: store, run: String(run))
+        let pipelineRate = try await measure("pipeline") {
+            try await process(second, store: store, state: state)
+        }
         if let copyRate {
-            print(String(format: "store/copy %.0f%%, pipeline/copy %.0f%%", 100 * storeRate / copyRate,
-                         100 * pipelineRate / copyRate))
+            print(String(format: "store/copy %.0f%%, pipeline/copy %.0f%%, parse/copy %.0f%%", 100 * storeRate / copyRate,
+                         100 * pipelineRate / copyRate, 100 * parseRate / copyRate))
         }
         try await store.close()
     }
@@ -54,73 +80,27 @@ struct StoreBenchmark {
         return rate
     }
 
-    /// Capture records over a small pool of stored bodies, through the processor in batches.
-    private func pipeline(store: any TurnStore, run: String) async throws -> Double {
-        let home = NSTemporaryDirectory() + "flightlog-bench-\(run)"
-        defer { try? FileManager.default.removeItem(atPath: home) }
-        let state = StateDirectory(root: home)
-        try state.prepareCommon()
-        let bodies = try (0..<64).map { i in
-            (try Self.put(.request, Self.request(i), state: state), try Self.put(.response, Self.response(i), state: state))
+    /// The records through a fresh processor, `batch` at a time.
+    private func process(_ payloads: [(UInt64, ByteBuffer)], store: any TurnStore, state: StateDirectory) async throws {
+        let processor = RecordProcessor(store: store, tracker: SessionTracker(idleTimeoutNanoseconds: 300_000_000_000),
+                                        prices: try PriceTable.load(overrides: nil), state: state, logger: logger)
+        for start in stride(from: 0, to: payloads.count, by: batch) {
+            try await processor.process(Array(payloads[start..<min(start + batch, payloads.count)]))
         }
+    }
+
+    /// `count` capture records (as ingestd delivers them: JSON) over a small pool of stored bodies, each under a
+    /// capture id of its own.
+    private static func payloads(count: Int, bodies: [(BodyReference, BodyReference)]) throws -> [(UInt64, ByteBuffer)] {
         let encoder = JSONEncoder()
-        let payloads: [(UInt64, ByteBuffer)] = try (0..<turns).map { i in
+        return try (0..<count).map { i in
             let (request, response) = bodies[i % bodies.count]
             let record = Self.record(id: UUID(), index: i, request: request, response: response)
             return (UInt64(i + 1), ByteBuffer(data: try encoder.encode(record)))
         }
-        let processor = RecordProcessor(store: store, tracker: SessionTracker(idleTimeoutNanoseconds: 300_000_000_000),
-                                        prices: try PriceTable.load(overrides: nil), state: state, logger: logger)
-        return try await measure("pipeline") {
-            for start in stride(from: 0, to: payloads.count, by: batch) {
-                try await processor.process(Array(payloads[start..<min(start + batch, payloads.count)]))
-            }
-        }
     }
 
     // MARK: synthetic data
-
-    /// A turn as the processor builds it: every column filled, one tool call, a new session every tenth turn.
-    static func turn(index i: Int, run: String) -> TurnWrite {
-        let captureID = "bench-\(run)-\(i)"
-        let session = "s_bench-\(run)-\(i / 10 * 10)"
-        let started = Timestamp.string(nanoseconds: 1_790_000_000_000_000_000 + Int64(i) * 1_000_000)
-        let values: [String: SQLValue] = [
-            "capture_id": .text(captureID), "session_id": .text(session), "seq": .int(Int64(i % 10 + 1)),
-            "started_at": .text(started), "ttfb_ms": .double(412.5), "duration_ms": .double(2380.25),
-            "provider": .text("anthropic"), "endpoint": .text("messages"), "model": .text("claude-sonnet-4-5-20250929"),
-            "method": .text("POST"), "host": .text("api.anthropic.com"), "path": .text("/v1/messages?beta=true"),
-            "status": .int(200), "streamed": .int(1), "outcome": .text("complete"), "is_model_turn": .int(1),
-            "is_prewarm": .int(0), "request_sha256": .text(SessionTracker.hash("req\(i)")),
-            "response_sha256": .text(SessionTracker.hash("resp\(i)")), "request_bytes": .int(48_213),
-            "response_bytes": .int(3_120), "input_tokens": .int(12), "output_tokens": .int(431),
-            "cache_read_tokens": .int(20_480), "cache_write_tokens": .int(1_024), "cache_write_5m_tokens": .int(1_024),
-            "cache_write_1h_tokens": .int(0), "reasoning_tokens": .int(0), "cost_usd": .double(0.01384),
-            "stop_reason": .text("tool_use"),
-            "usage_json": .text(#"{"cache_creation_input_tokens":1024,"cache_read_input_tokens":20480,"input_tokens":12,"output_tokens":431}"#),
-            "prompt_hash": .text(SessionTracker.hash("prompt\(i / 10)")), "conversation_hash": .text(SessionTracker.hash("c\(i)")),
-            "response_id": .text("msg_\(run)_\(i)"), "previous_response_id": .null,
-            "client_session_id": .text("5f0c0e4e-1111-2222-3333-\(String(format: "%012d", i / 10))"),
-            "session_cue": .text(i % 10 == 0 ? "new" : "client_id"), "parse_error": .null, "redactions": .null,
-            "client_pid": .int(4242), "client_executable": .text("/usr/local/bin/claude"),
-            "client_cwd": .text("/home/dev/project"), "user_agent": .text("claude-cli/2.0.14 (external, cli)"),
-            "metadata_path": .text("captures/20261124T100000Z_\(captureID).json"),
-            "chain_hash": .text(SessionTracker.hash("chain\(i)")),
-        ]
-        let newSession = i % 10 == 0 ? SessionRow(
-            id: session, agent: "claude-code", client: "claude-cli/2.0.14", provider: "anthropic",
-            model: "claude-sonnet-4-5-20250929", externalID: "ext-\(run)-\(i)", startedAt: started,
-            intent: "refactor the parser and run the tests", gitContext: "project@main",
-            promptHash: SessionTracker.hash("prompt\(i / 10)")) : nil
-        return TurnWrite(
-            captureID: captureID, sessionID: session, newSession: newSession, seq: i % 10 + 1, values: values,
-            toolCalls: [ToolCall(callID: "toolu_\(run)_\(i)", name: "Bash", arguments: #"{"command":"swift test"}"#,
-                                 kind: "tool_use")],
-            toolResults: [], anomalies: [],
-            sessionDelta: SessionDelta(lastActivityAt: started, lastActivityNs: Int64(i), model: "claude-sonnet-4-5-20250929",
-                                       usage: TokenUsage(input: 12, output: 431, cacheRead: 20_480, cacheWrite5m: 1_024),
-                                       cost: 0.01384, chainHash: SessionTracker.hash("chain\(i)"), systemHash: "sys"))
-    }
 
     static func request(_ i: Int) -> String {
         let history = (0..<20).map { #"{"role":"\#($0 % 2 == 0 ? "user" : "assistant")","content":"step \#($0) of task \#(i): \#(String(repeating: "lorem ipsum ", count: 40))"}"# }
@@ -162,4 +142,19 @@ struct StoreBenchmark {
         return CaptureRecord(captureID: id, begin: begin, response: head, end: end, requestBody: request, responseBody: response,
                              metadataPath: "captures/bench_\(id.uuidString.lowercased()).json")
     }
+}
+
+/// A store that writes nothing and keeps what it is given: the benchmark's rows, built by the processor.
+actor RecordingStore: TurnStore {
+    private(set) var writes: [TurnWrite] = []
+
+    func migrate() async throws {}
+    func existing(_ captureIDs: [String]) async throws -> Set<String> { [] }
+    func write(_ turns: [TurnWrite], deadLetters: [DeadLetter]) async throws { writes += turns }
+    func loadTracker(into tracker: inout SessionTracker, since: String) async throws {}
+    func close() async throws {}
+    nonisolated func isPermanent(_ error: any Error) -> Bool { false }
+    func execute(_ sql: String) async throws {}
+    func count(_ table: String) async throws -> Int { table == "turns" ? writes.count : 0 }
+    func texts(_ sql: String) async throws -> [String?] { [] }
 }

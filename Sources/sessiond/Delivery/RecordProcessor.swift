@@ -302,7 +302,9 @@ actor RecordProcessor {
             SessionDelta(countsAsTurn: p.isModelTurn, lastActivityAt: Timestamp.string(nanoseconds: record.end.endedAt),
                          lastActivityNs: started,
                          model: p.model, usage: p.usage, cost: cost, chainHash: chainHash,
-                         systemHash: p.systemPrompt.map { SessionTracker.hash(Conversation.stripInjected($0)) })
+                         systemHash: p.systemPrompt.map { SessionTracker.hash(Conversation.stripInjected($0)) },
+                         intent: p.isModelTurn ? p.firstUserPrompt.map { String($0.prefix(200)) } : nil,
+                         promptHash: p.isModelTurn ? prompt : nil)
         }
         return TurnWrite(captureID: captureID, sessionID: assignment?.sessionID, newSession: newSession, seq: assignment?.seq,
                          values: values, toolCalls: p.toolCalls, toolResults: p.toolResults, anomalies: anomalies,

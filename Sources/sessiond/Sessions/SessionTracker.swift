@@ -81,15 +81,17 @@ struct SessionTracker: Equatable {
             chosen = (id, "client_id")
         } else if let previous = parsed.previousResponseID, let id = byResponseID[previous] {
             chosen = (id, "previous_response")
-        } else if parsed.isModelTurn {
-            // The longest earlier conversation this one extends.
+        } else if parsed.isModelTurn, parsed.clientSessionID == nil {
+            // The longest earlier conversation this one extends. (A client session id not seen before is the
+            // client saying this is a new session: its conversation may well extend another's, as every
+            // run of one agent starts with the same system prompt.)
             for h in prefixes.dropLast().reversed() {
                 if let id = byConversation[h], let s = sessions[id], time - s.lastActivity <= idleTimeout * 12 {
                     chosen = (id, "continuity")
                     break
                 }
             }
-            if chosen == nil, parsed.clientSessionID == nil, let prompt, let id = byPrompt[prompt],
+            if chosen == nil, let prompt, let id = byPrompt[prompt],
                let s = sessions[id], time - s.lastActivity <= idleTimeout {
                 chosen = (id, "prompt_hash")
             }

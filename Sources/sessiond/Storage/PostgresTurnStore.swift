@@ -213,9 +213,11 @@ actor PostgresTurnStore: TurnStore {
               cache_write_tokens = s.cache_write_tokens + v.cache_write,
               cost_usd = CASE WHEN v.cost IS NULL THEN s.cost_usd ELSE COALESCE(s.cost_usd, 0) + v.cost END,
               last_activity_at = GREATEST(s.last_activity_at, v.last_at), last_activity_ns = GREATEST(s.last_activity_ns, v.last_ns),
-              model = COALESCE(v.model, s.model), last_chain_hash = v.chain, system_hash = COALESCE(v.system_hash, s.system_hash)
+              model = COALESCE(v.model, s.model), last_chain_hash = v.chain, system_hash = COALESCE(v.system_hash, s.system_hash),
+              intent = COALESCE(NULLIF(s.intent, ''), v.intent), prompt_hash = COALESCE(NULLIF(s.prompt_hash, ''), v.prompt_hash)
             FROM json_to_recordset($1::json) AS v(id text, turns bigint, input bigint, output bigint, cache_read bigint,
-              cache_write bigint, cost double precision, last_at text, last_ns bigint, model text, chain text, system_hash text)
+              cache_write bigint, cost double precision, last_at text, last_ns bigint, model text, chain text, system_hash text,
+              intent text, prompt_hash text)
             WHERE s.id = v.id
             """, binds: binds), logger: logger)
     }
@@ -248,7 +250,8 @@ actor PostgresTurnStore: TurnStore {
         // One pass over those sessions' turns (not one query per session): their cues and the last seq used.
         var cues: [String: (seq: Int, responses: [String], conversations: [String])] = [:]
         for try await (id, seq, response, conversation) in try await client.query(PostgresQuery(unsafeSQL: """
-            SELECT session_id, seq, response_id, conversation_hash FROM turns
+            SELECT session_id, seq, response_id,
+              CASE WHEN is_model_turn <> 0 THEN conversation_hash END AS conversation_hash FROM turns
             WHERE session_id IN (SELECT id FROM sessions WHERE last_activity_at >= $1) ORDER BY id
             """, binds: binds)).decode((String, Int64?, String?, String?).self) {
             var c = cues[id] ?? (0, [], [])

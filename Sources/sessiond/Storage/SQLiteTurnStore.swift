@@ -81,7 +81,8 @@ actor SQLiteTurnStore: TurnStore {
                       cache_write_tokens = cache_write_tokens + ?6,
                       cost_usd = CASE WHEN ?7 IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ?7 END,
                       last_activity_at = MAX(last_activity_at, ?8), last_activity_ns = MAX(last_activity_ns, ?9),
-                      model = COALESCE(?10, model), last_chain_hash = ?11, system_hash = COALESCE(?12, system_hash)
+                      model = COALESCE(?10, model), last_chain_hash = ?11, system_hash = COALESCE(?12, system_hash),
+                      intent = COALESCE(NULLIF(intent, ''), ?13), prompt_hash = COALESCE(NULLIF(prompt_hash, ''), ?14)
                     WHERE id = ?1
                     """, total.map(bind))
             }
@@ -115,7 +116,8 @@ actor SQLiteTurnStore: TurnStore {
         var cues: [String: (seq: Int, responses: [String], conversations: [String])] = [:]
         for t in try await connection.query(
             """
-            SELECT session_id, seq, response_id, conversation_hash FROM turns
+            SELECT session_id, seq, response_id,
+              CASE WHEN is_model_turn <> 0 THEN conversation_hash END AS conversation_hash FROM turns
             WHERE session_id IN (SELECT id FROM sessions WHERE last_activity_at >= ?) ORDER BY id
             """, [.text(since)]) {
             guard let id = t.column("session_id")?.string else { continue }

@@ -9,7 +9,7 @@ enum TurnRows {
     static let deadLetterColumns = ["capture_id", "delivery_seq", "error", "record", "at"]
     /// What ``totals(_:)`` yields per session, in this order.
     static let totalColumns = ["id", "turns", "input", "output", "cache_read", "cache_write", "cost", "last_at", "last_ns",
-                               "model", "chain", "system_hash"]
+                               "model", "chain", "system_hash", "intent", "prompt_hash"]
 
     /// A tool result's content is kept up to this many characters.
     static let toolResultLimit = 65536
@@ -67,14 +67,19 @@ enum TurnRows {
             t.usage.cacheRead += d.usage.cacheRead
             t.usage.cacheWrite5m += d.usage.cacheWrite
             if let cost = d.cost { t.cost = (t.cost ?? 0) + cost }
+            // The batch's first intent stands (the store keeps a session's existing one).
+            let first = (intent: t.last.intent ?? d.intent, promptHash: t.last.promptHash ?? d.promptHash)
             t.last = d
+            t.last.intent = first.intent
+            t.last.promptHash = first.promptHash
             sums[id] = t
         }
         return order.compactMap { id in
             sums[id].map { t in
                 [.text(id), .int(t.turns), .int(t.usage.input), .int(t.usage.output), .int(t.usage.cacheRead),
                  .int(t.usage.cacheWrite5m), .optional(t.cost), .text(t.last.lastActivityAt), .int(t.last.lastActivityNs),
-                 .optional(t.last.model), .text(t.last.chainHash), .optional(t.last.systemHash)]
+                 .optional(t.last.model), .text(t.last.chainHash), .optional(t.last.systemHash),
+                 .optional(t.last.intent), .optional(t.last.promptHash)]
             }
         }
     }

@@ -36,6 +36,10 @@ struct SessionDelta: Equatable {
     var cost: Double?
     var chainHash: String
     var systemHash: String?
+    /// A model turn's first user prompt and prompt hash: they fill a session's `intent` and `prompt_hash`
+    /// when the turn that opened it had none (Codex opens its WebSocket sessions with a prewarm).
+    var intent: String? = nil
+    var promptHash: String? = nil
 }
 
 /// A value bound into SQL, the same for both backends.
