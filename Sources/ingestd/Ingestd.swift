@@ -60,9 +60,13 @@ struct LostExchangeReaper: Service {
     var grace: TimeInterval = 30
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(5))
-            coordinator.reapLostExchanges(grace: grace)
+        // The sleep ends with the shutdown: SIGTERM must not wait out the period (it took ~5 s to exit).
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                guard !Task.isCancelled else { return }
+                coordinator.reapLostExchanges(grace: grace)
+            }
         }
     }
 }

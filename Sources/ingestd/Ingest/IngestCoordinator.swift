@@ -66,6 +66,8 @@ final class IngestCoordinator: @unchecked Sendable {
     /// segment in memory at a time, and queues what is owed to sessiond. Call once, before listening.
     func recover() throws {
         try storeQueue.sync {
+            let swept = assembler.removeTemporaries()
+            if swept > 0 { logger.notice("removed temporary files an earlier run left in the store", metadata: ["files": "\(swept)"]) }
             var finished: [(CaptureRecord, UInt64)] = []
             var entries = 0
             try wal.recover { segment, entry in

@@ -166,16 +166,48 @@ final class ExchangeAssembler {
         let data = try encoder.encode(record)
         let path = "\(directory)/\(name)"
         let tmp = "\(directory)/.\(name).tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o640]) else {
-            throw IngestError(.objectUnwritable, "cannot write \(tmp)")
+        // Written by hand, not with FileManager.createFile: that one stages the bytes in a temporary file of
+        // its own, which a crash leaves behind under a name no sweep knows.
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw IngestError(errno == ENOSPC ? .diskFull : .objectUnwritable, "cannot create \(tmp): errno \(errno)")
         }
-        let fd = Glibc.open(tmp, O_RDONLY)
-        if fd >= 0 {
-            fsync(fd)
-            Glibc.close(fd)
+        defer { Glibc.close(fd) }
+        try data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    let error = errno
+                    unlink(tmp)
+                    throw IngestError(error == ENOSPC ? .diskFull : .objectUnwritable, "cannot write \(tmp): errno \(error)")
+                }
+                offset += n
+            }
+        }
+        guard fsync(fd) == 0 else {
+            let error = errno
+            unlink(tmp)
+            throw IngestError(error == ENOSPC ? .diskFull : .objectUnwritable, "cannot fsync \(tmp): errno \(error)")
         }
         guard rename(tmp, path) == 0 else { throw IngestError(.objectUnwritable, "cannot rename \(tmp): errno \(errno)") }
         fsyncDirectory(directory)
+    }
+
+    /// Removes the temporary files a crash left in the store (objects being written, metadata not yet
+    /// renamed): nothing refers to them, and recovery writes whatever they were again. Returns how many.
+    func removeTemporaries() -> Int {
+        var removed = 0
+        let directories = [ObjectKind.request, .response].map { "\(layout.state.objectsDirectory)/\($0.rawValue)" }
+            + [layout.state.capturesDirectory]
+        for directory in directories {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasPrefix(".tmp-") || (name.hasPrefix(".") && name.hasSuffix(".tmp")) || name.hasPrefix(".dat.nosync") {
+                if unlink("\(directory)/\(name)") == 0 { removed += 1 }
+            }
+        }
+        return removed
     }
 
     /// Whether the response was a server-sent event stream (what `streamed` means for a lost exchange).
