@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN_DEBUG = $(shell swift build --show-bin-path)
 
-.PHONY: deps venv build build-tests test test-swift test-e2e run bench clean agents
+.PHONY: deps venv build build-tests test test-swift test-e2e run demo bench clean agents
 
 deps:
 	@scripts/install-deps.sh
@@ -36,6 +36,11 @@ test-e2e: build venv
 ## make run: install what is missing, build, and run the recorder on the embedded SQLite default.
 run: build
 	$(BIN_DEBUG)/flightlog up
+
+## make demo: offline, in one go: the recorder, the project's fake provider standing in for api.anthropic.com,
+## an SDK agent with a tool through `flightlog run`, then `flightlog sessions`, `show` and `verify`.
+demo: build venv
+	FLIGHTLOG_BIN=$(BIN_DEBUG) $(PY) scripts/demo.py
 
 ## make bench: release build, then the benchmark against direct and mitmdump baselines.
 ## mitmproxy gets a venv of its own: it pins an h11 that the SDKs' httpx in $(VENV) cannot use.

@@ -114,10 +114,22 @@ enum Output {
     private static func normalize(_ value: Any) -> Any {
         switch value {
         case let rows as [[String: String?]]: return rows.map { normalize($0) }
-        case let row as [String: String?]: return row.mapValues { $0.map { $0 as Any } ?? NSNull() }
+        case let row as [String: String?]:
+            return Dictionary(uniqueKeysWithValues: row.map { key, value in (key, value.map { typed($0, column: key) } ?? NSNull()) })
         case let dict as [String: Any]: return dict.mapValues { normalize($0) }
         default: return value
         }
+    }
+
+    /// Counts, tokens, sizes, times and costs are numbers in JSON (the store reads every column as text so
+    /// both backends print alike); everything else stays a string.
+    private static func typed(_ value: String, column: String) -> Any {
+        let numeric = ["_count", "_tokens", "_usd", "_ms", "_bytes", "_ns"].contains { column.hasSuffix($0) }
+            || ["seq", "status", "turn_id", "client_pid", "is_error", "is_model_turn", "is_prewarm", "streamed"].contains(column)
+        guard numeric else { return value }
+        if let int = Int64(value) { return NSNumber(value: int) }
+        if let double = Double(value), double.isFinite { return NSNumber(value: double) }
+        return value
     }
 
     static func cost(_ value: String?) -> String {
