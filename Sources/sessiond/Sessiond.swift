@@ -23,7 +23,8 @@ enum Sessiond {
             apply: { try await applyLive($0, $1, to: processor, logger: logger) }))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let snapshot = StatusSnapshot(processor: processor)
-        let reporter = StatusReporter(component: "sessiond", state: state, logger: logger) { snapshot.current }
+        let reporter = StatusReporter(component: "sessiond", state: state, logger: logger,
+                                      histograms: { ["db_write_seconds": snapshot.writeLatency] }) { snapshot.current }
         let server = RecordServer(path: state.sessionSocket, processor: processor, group: group, logger: logger) {
             reporter.ready()
         }
@@ -58,12 +59,17 @@ final class StatusSnapshot: Service, @unchecked Sendable {
     private let processor: RecordProcessor
     private let lock = NSLock()
     private var value: (String, String?, [String: Double]) = ("ok", nil, [:])
+    private var latency = LatencyHistogram()
 
     /// A commit in flight longer than this is reported as a database that does not answer.
     static let unansweredAfterMilliseconds = 5_000.0
 
     init(processor: RecordProcessor) {
         self.processor = processor
+    }
+
+    var writeLatency: LatencyHistogram {
+        lock.withLock { latency }
     }
 
     var current: (health: String, detail: String?, counters: [String: Double]) {
@@ -84,7 +90,11 @@ final class StatusSnapshot: Service, @unchecked Sendable {
             let detail: String? = !healthy ? "database unavailable: records wait unacknowledged and are retried"
                 : stuck ? "the database has not answered a commit for \(Int(lag / 1000)) s: records wait unacknowledged"
                 : nil
-            lock.withLock { value = (health, detail, counters) }
+            let histogram = await processor.writeLatency
+            lock.withLock {
+                value = (health, detail, counters)
+                latency = histogram
+            }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import sqlite3
@@ -212,7 +213,17 @@ def test_verify_passes_then_names_a_flipped_object(recorder):
 
 def test_metrics_and_health(recorder):
     import urllib.request
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{recorder.metrics}/metrics", timeout=10).read().decode()
+    sdk(recorder).messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    deadline, metrics = time.time() + 30, ""
+    while time.time() < deadline:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{recorder.metrics}/metrics", timeout=10).read().decode()
+        count = re.search(r'flightlog_db_write_seconds_count\{component="sessiond"\} (\d+)', metrics)
+        if count and int(count.group(1)) > 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("no database write latency histogram in:\n" + metrics)
+    assert "# TYPE flightlog_db_write_seconds histogram" in metrics
     assert 'flightlog_component_up{component="gateway"} 1' in metrics
     health = urllib.request.urlopen(f"http://127.0.0.1:{recorder.metrics}/healthz", timeout=10)
     assert health.status == 200

@@ -15,10 +15,12 @@ public struct ComponentStatus: Codable, Sendable, Equatable {
     public var detail: String?
     /// Counters and gauges by snake_case name (exchanges, bytes, wal_bytes, delivery_lag, …).
     public var counters: [String: Double]
+    /// Latency distributions by snake_case name (sessiond: `db_write_seconds`), absent when a daemon has none.
+    public var histograms: [String: LatencyHistogram]?
 
     public init(component: String, pid: Int32 = getpid(), version: String = FlightlogVersion.current,
                 startedAt: Double, updatedAt: Double = Date().timeIntervalSince1970, health: String = "ok",
-                detail: String? = nil, counters: [String: Double] = [:]) {
+                detail: String? = nil, counters: [String: Double] = [:], histograms: [String: LatencyHistogram]? = nil) {
         self.component = component
         self.pid = pid
         self.version = version
@@ -27,13 +29,14 @@ public struct ComponentStatus: Codable, Sendable, Equatable {
         self.health = health
         self.detail = detail
         self.counters = counters
+        self.histograms = histograms
     }
 
     enum CodingKeys: String, CodingKey {
         case component, pid, version
         case startedAt = "started_at"
         case updatedAt = "updated_at"
-        case health, detail, counters
+        case health, detail, counters, histograms
     }
 
     /// Writes the status to `path` atomically (temporary file + rename).

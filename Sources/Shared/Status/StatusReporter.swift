@@ -12,13 +12,22 @@ public final class StatusReporter: Service, @unchecked Sendable {
     private let component: String
     private let path: String
     private let snapshot: Snapshot
-    private let notifier = SystemdNotifier()
+    private let notifier: SystemdNotifier
+    private let watchdog: Duration?
     private let startedAt = Date().timeIntervalSince1970
     private let logger: Logger
     private let readiness = AsyncStream<Void>.makeStream()
+    private let histograms: (@Sendable () -> [String: LatencyHistogram])?
 
-    public init(component: String, state: StateDirectory, logger: Logger, snapshot: @escaping Snapshot) {
+    /// `environment` is where systemd's variables are read (`NOTIFY_SOCKET`, `WATCHDOG_USEC`); `histograms`
+    /// adds latency distributions to each report.
+    public init(component: String, state: StateDirectory, logger: Logger,
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                histograms: (@Sendable () -> [String: LatencyHistogram])? = nil, snapshot: @escaping Snapshot) {
         self.component = component
+        self.notifier = SystemdNotifier(environment: environment)
+        self.watchdog = SystemdNotifier.watchdogInterval(environment: environment)
+        self.histograms = histograms
         self.path = state.statusFile(for: component)
         self.snapshot = snapshot
         self.logger = logger
@@ -40,7 +49,6 @@ public final class StatusReporter: Service, @unchecked Sendable {
         write()
         notifier.notify("READY=1\nMAINPID=\(getpid())")
         logger.info("ready", metadata: ["status_file": "\(path)"])
-        let watchdog = SystemdNotifier.watchdogInterval()
         let interval: Duration = min(.seconds(1), watchdog.map { $0 / 2 } ?? .seconds(1))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
@@ -54,7 +62,7 @@ public final class StatusReporter: Service, @unchecked Sendable {
     private func write() {
         let s = snapshot()
         let status = ComponentStatus(component: component, startedAt: startedAt, health: s.health, detail: s.detail,
-                                     counters: s.counters)
+                                     counters: s.counters, histograms: histograms?())
         do {
             try status.write(to: path)
         } catch {

@@ -97,8 +97,33 @@ final class MetricsRegistry: @unchecked Sendable {
         }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
-        return String(decoding: buffer, as: UTF8.self)
+        return String(decoding: buffer, as: UTF8.self) + Self.histograms(reports)
     }
+
+    /// The daemons' latency histograms (sessiond's database writes), one family per name across components.
+    /// Rendered from the reported buckets: swift-prometheus histograms take observations, and operatord only
+    /// sees each daemon's cumulative counts.
+    static func histograms(_ reports: [ComponentReport]) -> String {
+        var byName: [String: [(String, LatencyHistogram)]] = [:]
+        for report in reports {
+            for (name, histogram) in report.status?.histograms ?? [:] {
+                byName[name, default: []].append((report.name, histogram))
+            }
+        }
+        var out = ""
+        for name in byName.keys.sorted() {
+            for (i, (component, histogram)) in (byName[name] ?? []).enumerated() {
+                var text = histogram.prometheusText(name: "flightlog_" + name, help: Self.help[name] ?? name,
+                                                    labels: [("component", component)])
+                // One HELP/TYPE per family.
+                if i > 0 { text = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n") + "\n" }
+                out += text
+            }
+        }
+        return out
+    }
+
+    static let help = ["db_write_seconds": "Time from handing a batch of turns to the database to its commit."]
 
     private func set(_ name: String, _ component: String, _ value: Double) {
         let key = name + "|" + component

@@ -21,6 +21,8 @@ actor RecordProcessor {
         "replays_skipped",
     ].map { ($0, 0) })
     private(set) var databaseHealthy = true
+    /// How long each committed batch took, from handing it to the database to its commit.
+    private(set) var writeLatency = LatencyHistogram()
     /// When the commit now running started (nil when none runs): a commit that does not return is a database
     /// that does not answer, and the status says so long before the driver gives up.
     private(set) var commitStartedAt: ContinuousClock.Instant?
@@ -52,7 +54,9 @@ actor RecordProcessor {
         do {
             try await commitSplittingOutPoison(batch)
             databaseHealthy = true
-            counters["db_commit_ms_last"] = Self.milliseconds(ContinuousClock.now - started)
+            let elapsed = ContinuousClock.now - started
+            counters["db_commit_ms_last"] = Self.milliseconds(elapsed)
+            writeLatency.record(seconds: Self.milliseconds(elapsed) / 1000)
         } catch {
             bump("db_errors", 1)
             databaseHealthy = false
