@@ -34,6 +34,8 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         var saturated = false
         var spooledBytes: Int = 0
         var spoolFailures: UInt64 = 0
+        /// Frames from ingestd's socket that were not acks it could read.
+        var unreadableAcks: UInt64 = 0
     }
 
     private struct Pending {
@@ -226,6 +228,13 @@ final class CaptureSender: CaptureSink, @unchecked Sendable {
         reloadFromSpoolIfRoom()
     }
 
+    /// The peer sent something other than an ack (or an ack without a sequence): it is not ingestd.
+    fileprivate func unreadableAck(kind: CaptureFrame.Kind) {
+        state.withLockedValue { $0.statistics.unreadableAcks += 1 }
+        logger.error("ingestd's socket answered with a frame that is not an ack; reconnecting",
+                     metadata: ["kind": "\(kind)", "path": "\(socketPath)"])
+    }
+
     /// Starts connecting (and reconnecting) until ``stop()``.
     func start() {
         eventLoop.execute { self.connect() }
@@ -321,6 +330,11 @@ private final class CaptureAckHandler: ChannelInboundHandler, Sendable {
         let frame = unwrapInboundIn(data)
         if let sequence = frame.acknowledgedSequence {
             sender.acknowledge(sequence)
+        } else {
+            // A peer that does not speak the protocol: nothing it sends can release frames, so say so
+            // instead of quietly filling the buffer and the spool.
+            sender.unreadableAck(kind: frame.kind)
+            context.close(promise: nil)
         }
     }
 

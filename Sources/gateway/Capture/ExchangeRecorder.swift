@@ -28,6 +28,9 @@ struct ExchangeRecorder {
     private var webSocket = false
     private(set) var ended = false
 
+    /// Whether the response is a server-sent event stream (known once its head has been seen).
+    var isEventStream: Bool { streamed }
+
     init(sink: any CaptureSink, redactor: CredentialRedactor, redactBodies: Bool, begin: ExchangeBegin) {
         self.id = UUID()
         self.sink = sink

@@ -77,6 +77,7 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
         if let exchange, !exchange.responseComplete {
             exchange.recorder?.end(.clientAbort, error: "the client closed the connection")
             exchange.upstream?.close()
+            exchange.upstream = nil
         }
         exchange = nil
         context.fireChannelInactive()
@@ -250,8 +251,11 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
                 exchange.upgradeHead = head
             }
         case .body(let body):
-            exchange.recorder?.responseBody(body)
+            // The agent's bytes go first; the capture copy (hashing, redaction, framing) follows. An event
+            // stream is flushed at once, so no event waits for the recorder or for the end of the read.
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            if exchange.recorder?.isEventStream == true { context.flush() }
+            exchange.recorder?.responseBody(body)
             if !context.channel.isWritable { exchange.upstream?.pauseReads() }
         case .end(let trailers):
             if let upgrade = exchange.upgradeHead {

@@ -39,6 +39,13 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
     }
 
+    /// The context holds this handler: keeping it past removal would keep the whole pipeline (both TLS
+    /// buffers) alive for every upstream connection closed mid-response.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        delegate = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         if !target.tls { ready.succeed(self) }
         context.fireChannelActive()

@@ -72,6 +72,10 @@ final class RecordConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         self.context = context
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard greeted else {
