@@ -49,6 +49,7 @@ bench: venv
 	test -x .venv-bench/bin/mitmdump || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q --disable-pip-version-check mitmproxy; }
 	swift build -c release
 	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) MITMDUMP=.venv-bench/bin/mitmdump $(PY) scripts/bench.py
+	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) $(PY) scripts/bench_pipeline.py
 
 clean:
 	rm -rf .build $(VENV) .venv-bench

@@ -7,7 +7,9 @@ the three paths are comparable). Paths:
   gateway   hey -> flightlog gateway (CONNECT, TLS interception, capture frames to a sink that acks) -> nginx
   mitmdump  hey -> mitmproxy's mitmdump -> nginx
 Figures: requests/s, latency p50/p99, CPU time per request of the proxy process, peak RSS; printed as
-ratios against the baselines. Nothing here is a pass/fail threshold.
+ratios against the baselines. Then scripts/bench_gateway_extra.py: SSE per-event delay, first connection to a
+new host (leaf minting), RSS idle / with 1,000 idle SSE streams / during a 1 GiB response. Nothing here is a
+pass/fail threshold.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import struct
 import threading
 import time
 from pathlib import Path
@@ -27,10 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Tests" / "e2e"))
 from frame_sink import HEADER, KIND_ACK, LENGTH, encode_frame  # noqa: E402  (the project's frame format)
 
+ACK_SEQ = struct.Struct("!Q")
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "4000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 # Added latency is measured unloaded (one request at a time): under saturation it is only queueing.
 LATENCY_REQUESTS = int(os.environ.get("BENCH_LATENCY_REQUESTS", "2000"))
+# The streaming, first-connection and memory figures (scripts/bench_gateway_extra.py); BENCH_EXTRA=0 skips them.
+EXTRA = os.environ.get("BENCH_EXTRA", "1") == "1"
+BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", str(1 << 30)))
 BODY = ('{"id":"msg_bench","type":"message","role":"assistant","model":"claude-bench","content":[{"type":"text","text":"'
         + "x" * 1850 + '"}],"usage":{"input_tokens":10,"output_tokens":400}}')
 
@@ -60,7 +67,7 @@ def certs(tmp: Path) -> tuple[Path, Path, Path]:
         "-addext", "keyUsage=critical,keyCertSign")
     run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
         "-subj", "/CN=127.0.0.1")
-    (tmp / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    (tmp / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.bench.test\nextendedKeyUsage=serverAuth\n")
     run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt, "-days", "2",
         "-extfile", tmp / "ext.cnf")
     return ca, crt, key
@@ -69,6 +76,8 @@ def certs(tmp: Path) -> tuple[Path, Path, Path]:
 def start_nginx(tmp: Path, crt: Path, key: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     (tmp / "body.json").write_text(BODY)
+    with open(tmp / "big.bin", "wb") as f:  # sparse: served from the page cache, no disk I/O
+        f.truncate(BIG_BYTES)
     conf = tmp / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err;
@@ -78,6 +87,7 @@ http {{
   uwsgi_temp_path {tmp}; scgi_temp_path {tmp}; keepalive_requests 100000;
   server {{
     listen 127.0.0.1:{port} ssl; ssl_certificate {crt}; ssl_certificate_key {key};
+    location = /big {{ default_type application/octet-stream; root {tmp}; try_files /big.bin =404; }}
     location / {{ default_type application/json; root {tmp}; try_files /body.json =404; }}
   }}
 }}""")
@@ -129,7 +139,8 @@ class AckSink:
                 offset += LENGTH.size + length
             del pending[:offset]
             if highest:
-                conn.sendall(encode_frame(KIND_ACK, highest, None, b""))
+                # The acknowledged sequence goes in the payload (u64); the header's sequence of an ack is 0.
+                conn.sendall(encode_frame(KIND_ACK, 0, None, ACK_SEQ.pack(highest)))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -216,7 +227,18 @@ def main() -> int:
         print(f"  CPU per request           {mitm['cpu_ms_per_req'] / gateway['cpu_ms_per_req']:.1f}x less than mitmdump "
               f"({gateway['cpu_ms_per_req']:.3f} vs {mitm['cpu_ms_per_req']:.3f} ms)")
         print(f"  peak RSS                  gateway {gateway['rss_mb']:.1f} MB, mitmdump {mitm['rss_mb']:.1f} MB")
-        print(f"  frames captured           {sink.frames}")
+        print(f"  frames captured           {sink.frames}", flush=True)
+
+        if EXTRA:
+            import types
+            import bench_gateway_extra
+            for p in (g, m):  # the extra figures use fresh proxies of their own
+                p.send_signal(signal.SIGTERM)
+                p.wait(10)
+            bench_gateway_extra.run(types.SimpleNamespace(
+                free_port=free_port, wait_port=wait_port, AckSink=AckSink, bindir=bindir,
+                mitmdump=os.environ.get("MITMDUMP", str(ROOT / ".venv-bench" / "bin" / "mitmdump")),
+                tmp=tmp, ca=ca, crt=crt, key=key, nginx_port=origin, big_path="/big"))
         return 0
     finally:
         for p in procs:
