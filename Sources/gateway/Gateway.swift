@@ -29,10 +29,18 @@ enum Gateway {
             load: { try await options.reloadConfiguration() }, apply: { services.applyLive($0, $1) })
         let reload = await ConfigurationReloadService.make(reloader: reloader)
         let box = ProxyBox()
+        let trimmer = BurstTrimmer()
         let reporter = StatusReporter(component: "gateway", state: state, logger: logger) {
             let stats = sender.statistics
             var counters = services.counters.snapshot
             counters["open_connections"] = Double(box.proxy?.openConnectionCount ?? 0)
+            let tunnels = ExchangeRelayHandler.live.load(ordering: .relaxed)
+            counters["active_tunnels"] = Double(tunnels)
+            // glibc keeps freed TLS and HTTP buffers in its arenas: after a burst of streams the RSS would stay
+            // at the burst's peak for good. When a burst has ended, hand the free pages back (off the event
+            // loops; not every second, as trimming takes the arenas' locks).
+            if trimmer.burstEnded(tunnels: tunnels) { MemoryRelease.trimFreeMemory() }
+            counters["upstream_connections"] = Double(UpstreamConnection.live.load(ordering: .relaxed))
             counters["frames_emitted"] = Double(stats.framesEmitted)
             counters["frames_acknowledged"] = Double(stats.framesAcknowledged)
             counters["buffered_bytes"] = Double(stats.bufferedBytes)
@@ -75,4 +83,25 @@ enum Gateway {
 /// Lets the status snapshot see the proxy that is created after it.
 private final class ProxyBox: @unchecked Sendable {
     var proxy: ProxyServer?
+}
+
+/// Decides when a burst of connections has ended: the number alive fell to half its peak since the last trim,
+/// by at least `minimumDrop` (a few connections coming and going are not a burst).
+final class BurstTrimmer: @unchecked Sendable {
+    private var peak = 0
+    private let minimumDrop: Int
+    private let lock = NSLock()
+
+    init(minimumDrop: Int = 64) {
+        self.minimumDrop = minimumDrop
+    }
+
+    func burstEnded(tunnels: Int) -> Bool {
+        lock.withLock {
+            peak = max(peak, tunnels)
+            guard peak - tunnels >= minimumDrop, tunnels <= peak / 2 else { return false }
+            peak = tunnels
+            return true
+        }
+    }
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Shared
+import Synchronization
 
 /// Relays the HTTP/1.1 exchanges of one client connection to their upstream, part by part, and feeds
 /// each part to the exchange's ``ExchangeRecorder`` as it passes.
@@ -51,7 +52,15 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private var readPending = false
     var headTimeout: Scheduled<Void>?
 
+    /// Client connections being relayed, alive in this process (the status file's `active_tunnels`).
+    static let live = Atomic<Int>(0)
+
+    deinit {
+        Self.live.subtract(1, ordering: .relaxed)
+    }
+
     init(services: GatewayServices, pool: UpstreamConnectionPool, classifier: RequestClassifier, connection: ConnectionInfo) {
+        Self.live.add(1, ordering: .relaxed)
         self.services = services
         self.pool = pool
         self.classifier = classifier

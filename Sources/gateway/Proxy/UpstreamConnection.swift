@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// What an upstream connection tells the exchange that is using it. Called on the shared event loop.
 protocol UpstreamDelegate: AnyObject {
@@ -25,11 +26,21 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     private var closedError: (any Error)?
     private(set) var isClosed = false
-    private let ready: EventLoopPromise<UpstreamConnection>
+    /// Completed once, then dropped: a completed promise holds its value, and its value is this connection.
+    private var ready: EventLoopPromise<UpstreamConnection>?
+
+    /// Upstream connections alive in this process (the status file's `upstream_connections`): a number that
+    /// only grows is a leak.
+    static let live = Atomic<Int>(0)
 
     init(target: UpstreamTarget, ready: EventLoopPromise<UpstreamConnection>) {
         self.target = target
         self.ready = ready
+        Self.live.add(1, ordering: .relaxed)
+    }
+
+    deinit {
+        Self.live.subtract(1, ordering: .relaxed)
     }
 
     var channel: (any Channel)? { context?.channel }
@@ -47,13 +58,13 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if !target.tls { ready.succeed(self) }
+        if !target.tls { resolveReady(nil) }
         context.fireChannelActive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
-            ready.succeed(self)
+            resolveReady(nil)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -73,16 +84,23 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if closedError == nil { closedError = error }
-        ready.fail(error)
+        resolveReady(error)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
-        ready.fail(UpstreamClosedError())
+        resolveReady(UpstreamClosedError())
         delegate?.upstreamClosed(error: closedError)
         delegate = nil
         context.fireChannelInactive()
+    }
+
+    /// Succeeds (`error` nil) or fails the connect promise, the first time only.
+    private func resolveReady(_ error: (any Error)?) {
+        guard let promise = ready else { return }
+        ready = nil
+        if let error { promise.fail(error) } else { promise.succeed(self) }
     }
 
     func read(context: ChannelHandlerContext) {
