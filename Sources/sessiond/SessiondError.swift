@@ -5,6 +5,7 @@ struct SessiondError: Error, CustomStringConvertible {
         static let configuration = Code(raw: "configuration")
         static let database = Code(raw: "database")
         static let poisonRecord = Code(raw: "poison record")
+        static let object = Code(raw: "object")
     }
 
     var code: Code

@@ -35,7 +35,16 @@ public enum CompressionFormat: String, Codable, Sendable, CaseIterable {
     /// Decompresses a whole buffer (for reading objects back).
     public func decompress(_ data: [UInt8]) throws(CompressionError) -> [UInt8] {
         var decompressor = try makeDecompressor()
+        return try Self.decompress(data, with: &decompressor)
+    }
+
+    /// Decompresses a whole buffer with a decompressor the caller keeps (and resets) between objects;
+    /// `capacity` reserves the output up front.
+    public static func decompress<D: StreamDecompressor>(
+        _ data: [UInt8], with decompressor: inout D, capacity: Int = 0
+    ) throws(CompressionError) -> [UInt8] {
         var output: [UInt8] = []
+        output.reserveCapacity(capacity)
         var failure: CompressionError?
         data.withUnsafeBytes { raw in
             do throws(CompressionError) {

@@ -65,6 +65,17 @@ public final class ZstdDecompressor: StreamDecompressor {
 
     deinit { ZSTD_freeDCtx(stream) }
 
+    /// Makes the decompressor ready for a new stream, keeping its context and buffer: creating a context per
+    /// object was a visible share of reading many small objects.
+    public func reset() throws(CompressionError) {
+        let rc = ZSTD_DCtx_reset(stream, ZSTD_reset_session_only)
+        if ZSTD_isError(rc) != 0 {
+            throw CompressionError(library: "zstd", detail: String(cString: ZSTD_getErrorName(rc)))
+        }
+        lastHint = 0
+        sawInput = false
+    }
+
     public func decompress(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CompressionError) {
         guard input.count > 0 else { return }
         sawInput = true

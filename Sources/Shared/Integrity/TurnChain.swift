@@ -8,8 +8,11 @@ public enum TurnChain {
     public static func hash(previous: String, captureID: String, requestSHA256: String, responseSHA256: String,
                             inputTokens: Int64, outputTokens: Int64, cacheReadTokens: Int64, cacheWriteTokens: Int64,
                             model: String?, status: Int?, outcome: String) -> String {
-        let input = [previous, captureID, requestSHA256, responseSHA256, "\(inputTokens)", "\(outputTokens)",
+        var input = [previous, captureID, requestSHA256, responseSHA256, "\(inputTokens)", "\(outputTokens)",
                      "\(cacheReadTokens)", "\(cacheWriteTokens)", model ?? "", "\(status ?? 0)", outcome].joined(separator: "|")
-        return SHA256.hash(data: Data(input.utf8)).map { String(format: "%02x", $0) }.joined()
+        // Hot (once per turn): hex by table, not String(format:) per byte.
+        let digest = input.withUTF8 { SHA256.hash(data: $0) }
+        return Hex.string(digest)
     }
+
 }

@@ -31,14 +31,17 @@ public struct SecretRule: Sendable {
 }
 
 /// A set of bytes as a 256-bit table.
+/// Its members are inlinable: `contains` runs per byte in scanners of other modules (sessiond's anomaly
+/// detector), where a cross-module call per byte was a visible share of the CPU time.
 public struct ByteSet: Sendable {
-    private var bits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    @usableFromInline var bits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
     public init(_ ranges: [ClosedRange<UInt8>], _ extra: String = "") {
         for r in ranges { for b in r { insert(b) } }
         for b in extra.utf8 { insert(b) }
     }
 
+    @inlinable
     public mutating func insert(_ b: UInt8) {
         let bit = UInt64(1) << UInt64(b & 63)
         switch b >> 6 {
@@ -49,7 +52,7 @@ public struct ByteSet: Sendable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func contains(_ b: UInt8) -> Bool {
         let bit = UInt64(1) << UInt64(b & 63)
         switch b >> 6 {

@@ -147,16 +147,8 @@ struct ExchangeRecorder {
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        var s = ""
-        s.reserveCapacity(64)
-        for byte in digest {
-            s.append(Self.hexDigits[Int(byte >> 4)])
-            s.append(Self.hexDigits[Int(byte & 0x0f)])
-        }
-        return s
+        Hex.string(digest)
     }
-
-    private static let hexDigits = Array("0123456789abcdef")
 }
 
 /// What the gateway knows about a client connection when it is accepted.

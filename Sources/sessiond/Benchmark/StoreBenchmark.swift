@@ -15,7 +15,8 @@ import Shared
 /// - `store`: those rows in batches of B through the store, as the daemon writes them (one transaction each:
 ///   sessions, turns, tool calls, totals);
 /// - `pipeline`: the same records under new capture ids (so the rows differ only in their ids and hashes),
-///   B per batch through the whole processor (``RecordProcessor/process(_:)``, as a delivered batch goes),
+///   B per batch through the whole processor (``RecordProcessor/prepare(_:)`` then `process`, each batch prepared
+///   while the one before it is written, as ``RecordConnectionHandler`` hands delivered batches over),
 ///   the figure that counts for the daemon.
 struct StoreBenchmark {
     var turns: Int
@@ -80,13 +81,18 @@ struct StoreBenchmark {
         return rate
     }
 
-    /// The records through a fresh processor, `batch` at a time.
+    /// The records through a fresh processor, `batch` at a time, as ``RecordConnectionHandler`` hands them over:
+    /// each batch prepared while the one before it is written.
     private func process(_ payloads: [(UInt64, ByteBuffer)], store: any TurnStore, state: StateDirectory) async throws {
         let processor = RecordProcessor(store: store, tracker: SessionTracker(idleTimeoutNanoseconds: 300_000_000_000),
                                         prices: try PriceTable.load(overrides: nil), state: state, logger: logger)
+        var writing: Task<Void, any Error>?
         for start in stride(from: 0, to: payloads.count, by: batch) {
-            try await processor.process(Array(payloads[start..<min(start + batch, payloads.count)]))
+            let prepared = await processor.prepare(Array(payloads[start..<min(start + batch, payloads.count)]))
+            try await writing?.value
+            writing = Task { try await processor.process(prepared) }
         }
+        try await writing?.value
     }
 
     /// `count` capture records (as ingestd delivers them: JSON) over a small pool of stored bodies, each under a

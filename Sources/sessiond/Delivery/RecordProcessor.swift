@@ -12,9 +12,9 @@ actor RecordProcessor {
     private let store: any TurnStore
     private var tracker: SessionTracker
     private var prices: PriceTable
-    private let layout: ObjectStoreLayout
+    let layout: ObjectStoreLayout
     private let logger: Logger
-    private let detector = AnomalyDetector()
+    let detector = AnomalyDetector()
     /// The status file's counters; the ones the status contract names are there from the start, at 0.
     private(set) var counters: [String: Double] = Dictionary(uniqueKeysWithValues: [
         "records", "turns", "model_turns", "sessions", "db_errors", "dead_letters", "unknown_model_warnings",
@@ -45,6 +45,12 @@ actor RecordProcessor {
     /// as a dead letter. Throws when the database could not take it now (the caller retries; nothing may be
     /// acknowledged).
     func process(_ batch: [(UInt64, ByteBuffer)]) async throws {
+        try await process(await prepare(batch))
+    }
+
+    /// Commits a batch prepared with ``prepare(_:)``, as `process(_ batch: [(UInt64, ByteBuffer)])` does; a batch
+    /// may be committed again after a failure (the tracker is rolled back, so it gets the same sessions).
+    func process(_ batch: PreparedBatch) async throws {
         await acquire()
         defer { release() }
         guard !closed else { throw SessiondError(.database, "sessiond is stopping; the batch stays unacknowledged") }
@@ -52,7 +58,7 @@ actor RecordProcessor {
         commitStartedAt = started
         defer { commitStartedAt = nil }
         do {
-            try await commitSplittingOutPoison(batch)
+            try await commitSplittingOutPoison(batch.entries[...])
             databaseHealthy = true
             let elapsed = ContinuousClock.now - started
             counters["db_commit_ms_last"] = Self.milliseconds(elapsed)
@@ -98,19 +104,19 @@ actor RecordProcessor {
     /// Commits the batch in one transaction. When the database refuses it because of what is in it, the batch is
     /// halved until the record it refuses is alone; that record becomes a dead letter and the rest are written,
     /// so one bad record never wedges the pipeline. Any other failure is thrown for a later retry.
-    private func commitSplittingOutPoison(_ batch: ArraySlice<(UInt64, ByteBuffer)>) async throws {
+    private func commitSplittingOutPoison(_ batch: ArraySlice<PreparedBatch.Entry>) async throws {
         do {
             try await commit(batch, deadLettering: [])
         } catch let error where store.isPermanent(error) {
             guard batch.count > 1 else {
-                let (seq, payload) = batch[batch.startIndex]
-                let id = (try? JSONDecoder().decode(CaptureRecord.self, from: Data(payload.readableBytesView)))?.captureID
+                let entry = batch[batch.startIndex]
+                let id = entry.record.map { _ in entry.captureID }
                 logger.error("the database refuses a record; it goes to dead_letters", metadata: [
-                    "seq": "\(seq)", "capture_id": "\(id.map { $0.uuidString.lowercased() } ?? "?")",
+                    "seq": "\(entry.seq)", "capture_id": "\(id ?? "?")",
                     "error": "\(String(reflecting: error))"])
                 try await commit([], deadLettering: [DeadLetter(
-                    captureID: id?.uuidString.lowercased(), deliverySeq: seq,
-                    error: "refused by the database: \(String(reflecting: error))", record: Self.text(payload))])
+                    captureID: id, deliverySeq: entry.seq,
+                    error: "refused by the database: \(String(reflecting: error))", record: Self.text(entry.payload))])
                 return
             }
             let middle = batch.startIndex + batch.count / 2
@@ -119,36 +125,34 @@ actor RecordProcessor {
         }
     }
 
-    private func commitSplittingOutPoison(_ batch: [(UInt64, ByteBuffer)]) async throws {
-        try await commitSplittingOutPoison(batch[...])
-    }
-
     /// One transaction: the batch's turns and dead letters. The tracker is rolled back when it fails, so a retry
     /// assigns the same sessions.
-    private func commit(_ batch: ArraySlice<(UInt64, ByteBuffer)>, deadLettering extra: [DeadLetter]) async throws {
+    private func commit(_ batch: ArraySlice<PreparedBatch.Entry>, deadLettering extra: [DeadLetter]) async throws {
         let snapshot = tracker
-        var decoded: [(UInt64, CaptureRecord)] = []
+        // Positions in `batch`, not copies: an entry holds a record and its parse (many references to retain).
+        var decoded: [Int] = []
         var deadLetters = extra
-        for (seq, payload) in batch {
-            do {
-                decoded.append((seq, try JSONDecoder().decode(CaptureRecord.self, from: Data(payload.readableBytesView))))
-            } catch {
-                deadLetters.append(DeadLetter(captureID: nil, deliverySeq: seq, error: "not a capture record: \(error)",
-                                              record: Self.text(payload)))
+        for (index, entry) in zip(batch.indices, batch) {
+            if entry.record != nil {
+                decoded.append(index)
+            } else {
+                deadLetters.append(DeadLetter(captureID: nil, deliverySeq: entry.seq,
+                                              error: "not a capture record: \(entry.decodeError)", record: Self.text(entry.payload)))
             }
         }
         do {
-            let existing = try await store.existing(decoded.map { $0.1.captureID.uuidString.lowercased() })
+            let existing = try await store.existing(decoded.map { batch[$0].captureID })
             var writes: [TurnWrite] = []
             var seen = existing
             // A record delivered twice (in this batch or before) is written once.
-            let fresh = decoded.filter { seen.insert($0.1.captureID.uuidString.lowercased()).inserted }
-            let prepared = await Self.prepare(fresh.map(\.1), layout: layout, detector: detector)
-            for ((seq, record), prepared) in zip(fresh, prepared) {
+            let fresh = decoded.filter { seen.insert(batch[$0].captureID).inserted }
+            for index in fresh {
+                let entry = batch[index]
+                guard let record = entry.record else { continue }
                 do {
-                    writes += try turns(for: record, prepared: prepared)
+                    writes += try turns(for: record, captureID: entry.captureID, prepared: entry.prepared)
                 } catch {
-                    deadLetters.append(DeadLetter(captureID: record.captureID.uuidString.lowercased(), deliverySeq: seq,
+                    deadLetters.append(DeadLetter(captureID: entry.captureID, deliverySeq: entry.seq,
                                                   error: "\(error)", record: ""))
                 }
             }
@@ -180,70 +184,22 @@ actor RecordProcessor {
 
     // MARK: - one record
 
-    /// What is worked out of a record without the session state: its bodies read and decompressed, its
-    /// exchanges parsed, its request scanned for secrets. Pure, so a batch's records are prepared in parallel
-    /// on the thread pool (file reads and the scans stay off the actor and the cooperative threads).
-    struct PreparedRecord: Sendable {
-        var parsed: [ParsedExchange]
-        var secrets: [AnomalyDetector.Anomaly]
-    }
-
-    /// Prepares `records` a contiguous slice per core; the result is in the records' order.
-    static func prepare(_ records: [CaptureRecord], layout: ObjectStoreLayout, detector: AnomalyDetector) async
-        -> [PreparedRecord] {
-        guard !records.isEmpty else { return [] }
-        let slices = max(1, min(System.coreCount, records.count))
-        let size = (records.count + slices - 1) / slices
-        return await withTaskGroup(of: (Int, [PreparedRecord]).self) { group in
-            for start in stride(from: 0, to: records.count, by: size) {
-                let part = Array(records[start..<min(start + size, records.count)])
-                group.addTask {
-                    let work: @Sendable () -> [PreparedRecord] = { part.map { prepare($0, layout: layout, detector: detector) } }
-                    return (start, (try? await NIOThreadPool.singleton.runIfActive(work)) ?? work())
-                }
-            }
-            var parts: [(Int, [PreparedRecord])] = []
-            for await part in group { parts.append(part) }
-            return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
-        }
-    }
-
-    static func prepare(_ record: CaptureRecord, layout: ObjectStoreLayout, detector: AnomalyDetector) -> PreparedRecord {
-        let requestHeaders = headers(record.begin.headers)
-        let responseHeaders = headers(record.response?.headers ?? [])
-        let request = (try? record.requestBody.map { try layout.read($0) }) ?? []
-        let response = (try? record.responseBody.map { try layout.read($0) }) ?? []
-        var missing: [String] = []
-        if record.requestBody != nil && request.isEmpty && (record.requestBody?.size ?? 0) > 0 { missing.append("request object missing") }
-        if record.responseBody != nil && response.isEmpty && (record.responseBody?.size ?? 0) > 0 { missing.append("response object missing") }
-        let messages = record.webSocketMessages.map { ($0.direction, (try? layout.read($0.body)) ?? []) }
-        let input = ExchangeInput(
-            host: record.begin.host.lowercased(), path: record.begin.path, method: record.begin.method,
-            requestHeaders: requestHeaders, responseHeaders: responseHeaders, status: record.end.status ?? record.response?.status,
-            request: request, response: response, webSocketMessages: messages,
-            incomplete: record.end.outcome != .complete && record.end.outcome != .webSocketClosed)
-        var parsed = ProviderRouter.parse(input)
-        for i in parsed.indices { parsed[i].parseErrors += missing }
-        let secrets = request.isEmpty ? [] : detector.secrets(request: request, redactedRules: record.end.redactions)
-        return PreparedRecord(parsed: parsed, secrets: secrets)
-    }
-
-    private func turns(for record: CaptureRecord, prepared: PreparedRecord) throws -> [TurnWrite] {
-        let base = record.captureID.uuidString.lowercased()
+    private func turns(for record: CaptureRecord, captureID base: String, prepared: PreparedRecord) throws -> [TurnWrite] {
         var writes: [TurnWrite] = []
-        for (index, p) in prepared.parsed.enumerated() {
+        for (index, (p, hashes)) in zip(prepared.parsed, prepared.hashes).enumerated() {
             if p.model == nil { bump("unknown_model_turns", p.isModelTurn ? 1 : 0) }
             let captureID = index == 0 ? base : "\(base)#\(index + 1)"
-            writes.append(try turn(record, parsed: p, captureID: captureID, secrets: index == 0 ? prepared.secrets : []))
+            writes.append(try turn(record, parsed: p, hashes: hashes, captureID: captureID,
+                                   secrets: index == 0 ? prepared.secrets : []))
         }
         return writes
     }
 
-    private func turn(_ record: CaptureRecord, parsed p: ParsedExchange, captureID: String,
-                      secrets: [AnomalyDetector.Anomaly]) throws -> TurnWrite {
+    private func turn(_ record: CaptureRecord, parsed p: ParsedExchange, hashes: SessionTracker.TurnHashes,
+                      captureID: String, secrets: [AnomalyDetector.Anomaly]) throws -> TurnWrite {
         let started = record.begin.startedAt
         let startedAt = Timestamp.string(nanoseconds: started)
-        let assignment = tracker.assign(captureID: captureID, parsed: p, at: started)
+        let assignment = tracker.assign(captureID: captureID, parsed: p, hashes: hashes, at: started)
         let cost = p.isModelTurn ? prices.cost(model: p.model, usage: p.usage, date: String(startedAt.prefix(10))) : nil
         if p.isModelTurn && cost == nil, let model = p.model {
             bump("unknown_model_warnings", 1)
@@ -261,7 +217,7 @@ actor RecordProcessor {
                                        cacheWriteTokens: p.usage.cacheWrite, model: p.model, status: status,
                                        outcome: record.end.outcome.rawValue)
         if let assignment { tracker.chained(assignment.sessionID, hash: chainHash) }
-        let prompt = SessionTracker.promptHash(system: p.systemPrompt, firstUser: p.firstUserPrompt)
+        let prompt = hashes.prompt
         let client = record.begin.client
         let values: [String: SQLValue] = [
             "capture_id": .text(captureID), "session_id": .optional(assignment?.sessionID),
@@ -280,7 +236,7 @@ actor RecordProcessor {
             "reasoning_tokens": .int(p.usage.reasoning), "cost_usd": .optional(cost), "stop_reason": .optional(p.stopReason),
             "usage_json": .optional(p.usageJSON), "prompt_hash": .optional(prompt),
             "conversation_hash": .optional(assignment.map { $0.conversationHash }
-                ?? SessionTracker.prefixHashes(p.messageFingerprints).last),
+                ?? hashes.prefixes.last),
             "response_id": .optional(p.responseID), "previous_response_id": .optional(p.previousResponseID),
             "client_session_id": .optional(p.clientSessionID), "session_cue": .optional(assignment?.cue),
             "parse_error": .optional(p.parseErrors.isEmpty ? nil : p.parseErrors.joined(separator: "; ")),
@@ -306,19 +262,13 @@ actor RecordProcessor {
             SessionDelta(countsAsTurn: p.isModelTurn, lastActivityAt: Timestamp.string(nanoseconds: record.end.endedAt),
                          lastActivityNs: started,
                          model: p.model, usage: p.usage, cost: cost, chainHash: chainHash,
-                         systemHash: p.systemPrompt.map { SessionTracker.hash(Conversation.stripInjected($0)) },
+                         systemHash: hashes.system,
                          intent: p.isModelTurn ? p.firstUserPrompt.map { String($0.prefix(200)) } : nil,
                          promptHash: p.isModelTurn ? prompt : nil)
         }
         return TurnWrite(captureID: captureID, sessionID: assignment?.sessionID, newSession: newSession, seq: assignment?.seq,
                          values: values, toolCalls: p.toolCalls, toolResults: p.toolResults, anomalies: anomalies,
                          sessionDelta: delta)
-    }
-
-    static func headers(_ pairs: [HeaderPair]) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in pairs where pair.count == 2 { out[pair[0].lowercased()] = pair[1] }
-        return out
     }
 
     /// The agent family from the client's User-Agent or executable.

@@ -48,18 +48,26 @@ final class RecordServer: Service, @unchecked Sendable {
 }
 
 /// One ingestd connection: collects the records of each read into a batch and hands batches, in order,
-/// to a writer task; writes each batch's ack after its commit. Reads stop while a batch is being written,
-/// so a slow database slows ingestd's delivery instead of growing this process.
+/// to writer tasks; writes each batch's ack after its commit. Two batches may be in hand at once: the next one is
+/// prepared (decoded, its bodies read and parsed) while the one before it is written, so parsing and the
+/// database write overlap; it is committed only after the one before it, and only if that one was, so
+/// sessions follow delivery order and acks stay cumulative. Reads stop while two batches are in hand, so a slow
+/// database slows ingestd's delivery instead of growing this process.
 final class RecordConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = CaptureFrame
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// Batches handed to writer tasks and not yet written: one being written, one being prepared.
+    static let batchesInHand = 2
+
     private let processor: RecordProcessor
     private let logger: Logger
     private var greeted = false
     private var batch: [(UInt64, ByteBuffer)] = []
-    private var writing = false
+    private var inHand = 0
+    /// The writer task of the batch handed over last: true once its batch is committed.
+    private var lastWriter: Task<Bool, Never>?
     private var readPending = false
     private var context: ChannelHandlerContext?
 
@@ -96,44 +104,54 @@ final class RecordConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func read(context: ChannelHandlerContext) {
-        if writing { readPending = true } else { context.read() }
+        if inHand >= Self.batchesInHand { readPending = true } else { context.read() }
     }
 
     private func startWriting() {
-        guard !writing, !batch.isEmpty, let context else { return }
-        writing = true
+        guard inHand < Self.batchesInHand, !batch.isEmpty, let context else { return }
+        inHand += 1
         let work = batch
         batch.removeAll(keepingCapacity: true)
         let loop = context.eventLoop
         let channel = context.channel
         let processor = self.processor
         let logger = self.logger
-        Task {
-            var delay: Duration = .milliseconds(100)
-            while channel.isActive {
-                do {
-                    try await processor.process(work)
-                    break
-                } catch {
-                    logger.error("database write failed; will retry", metadata: ["error": "\(error)", "records": "\(work.count)"])
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
+        let before = lastWriter
+        lastWriter = Task {
+            // While the batch before is written.
+            let prepared = await processor.prepare(work)
+            var committed = false
+            if await before?.value ?? true {
+                var delay: Duration = .milliseconds(100)
+                while channel.isActive {
+                    do {
+                        try await processor.process(prepared)
+                        committed = true
+                        break
+                    } catch {
+                        logger.error("database write failed; will retry", metadata: ["error": "\(error)", "records": "\(work.count)"])
+                        try? await Task.sleep(for: delay)
+                        delay = min(delay * 2, .seconds(5))
+                    }
                 }
             }
-            loop.execute { self.written(lastSequence: work.last?.0, channel: channel) }
+            // The batch before was not committed (the connection closed first): neither is this one, or its
+            // sessions would be assigned before that batch's; ingestd sends both again on its next connection.
+            let acknowledged = committed ? prepared.lastSequence : nil
+            loop.execute { self.written(lastSequence: acknowledged, channel: channel) }
+            return committed
         }
     }
 
     private func written(lastSequence: UInt64?, channel: any Channel) {
-        writing = false
+        inHand -= 1
         if let last = lastSequence, channel.isActive {
             var out = ByteBuffer()
             CaptureFrameCodec.encode(.ack(last), into: &out)
             channel.writeAndFlush(out, promise: nil)
         }
-        if !batch.isEmpty {
-            startWriting()
-        } else if readPending, let context {
+        startWriting()
+        if readPending, inHand < Self.batchesInHand, let context {
             readPending = false
             context.read()
         }

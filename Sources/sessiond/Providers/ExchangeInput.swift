@@ -59,7 +59,7 @@ enum Conversation {
     static func stripInjected(_ text: String) -> String {
         var out = text
         // Hot (every message of every request): most text holds no tag at all.
-        if text.utf8.contains(UInt8(ascii: "<")) {
+        if containsByte(text, UInt8(ascii: "<")) {
             for tag in ["system-reminder", "command-message", "local-command-stdout"] {
                 while let open = out.range(of: "<\(tag)>"),
                       let close = out.range(of: "</\(tag)>", range: open.upperBound..<out.endIndex) {
@@ -70,8 +70,21 @@ enum Conversation {
         return trimmed(out)
     }
 
+    /// The UTF-8 view's generic `contains` was a visible share of a record's CPU time; memchr on its storage.
+    private static func containsByte(_ text: String, _ byte: UInt8) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+            guard let base = bytes.baseAddress else { return false }
+            return memchr(base, Int32(byte), bytes.count) != nil
+        } ?? text.utf8.contains(byte)
+    }
+
     /// Without leading and trailing whitespace and newlines.
     static func trimmed(_ text: String) -> String {
+        // Most text starts and ends with a visible ASCII byte: then its first and last characters are that byte
+        // alone (no grapheme cluster starts with a whitespace scalar and ends with one) and it has nothing to trim.
+        if let first = text.utf8.first, let last = text.utf8.last, (0x21...0x7e).contains(first), (0x21...0x7e).contains(last) {
+            return text
+        }
         guard let first = text.firstIndex(where: { !$0.isWhitespace }),
               let last = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
         if first == text.startIndex && text.index(after: last) == text.endIndex { return text }
@@ -82,7 +95,7 @@ enum Conversation {
     /// characters: counting graphemes of every message was a visible share of a turn's CPU time).
     static func fingerprint(role: String, text: String) -> String {
         let stripped = stripInjected(text)
-        guard stripped.utf8.count > 4096 else { return "\(role)|\(stripped)" }
+        guard stripped.utf8.count > 4096 else { return role + "|" + stripped }
         return "\(role)|" + String(decoding: stripped.utf8.prefix(4096), as: UTF8.self)
     }
 }

@@ -79,6 +79,7 @@ enum JSON {
     static func text(_ value: Any?) -> String {
         guard let value else { return "" }
         if let s = value as? String { return s }
+        if value is [String: Any] || value is [Any], let text = JSONText.write(value) { return text }
         if JSONSerialization.isValidJSONObject(value),
            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
             return String(decoding: data, as: UTF8.self)

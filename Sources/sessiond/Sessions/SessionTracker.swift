@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Shared
 
 /// Assigns turns to sessions from the cues DESIGN.md lists, strongest first: the client's own session
 /// id, `previous_response_id` chaining, conversation continuity (this request's messages extend an
@@ -44,23 +45,25 @@ struct SessionTracker: Equatable {
     /// SHA-256 of the UTF-8 text, in lowercase hex. Hot (several per turn): no Data, no String(format:).
     static func hash(_ text: String) -> String {
         var text = text
-        let digest = text.withUTF8 { SHA256.hash(data: $0) }
-        var hex = [UInt8](repeating: 0, count: 64)
-        for (i, byte) in digest.enumerated() {
-            hex[2 * i] = hexDigits[Int(byte >> 4)]
-            hex[2 * i + 1] = hexDigits[Int(byte & 0x0f)]
-        }
-        return String(decoding: hex, as: UTF8.self)
+        return hex(text.withUTF8 { SHA256.hash(data: $0) })
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        Hex.string(digest)
+    }
 
-    /// Chain hashes of every prefix of the conversation: `h[i]` covers messages `0...i`.
+    /// Chain hashes of every prefix of the conversation: `h[i]` covers messages `0...i`, the hash of
+    /// `h[i-1] + "\u{1e}" + fingerprint[i]` (fed to the hasher piece by piece, without building that string).
     static func prefixHashes(_ fingerprints: [String]) -> [String] {
         var out: [String] = []
+        out.reserveCapacity(fingerprints.count)
         var previous = ""
-        for f in fingerprints {
-            previous = hash(previous + "\u{1e}" + f)
+        for var f in fingerprints {
+            var hasher = SHA256()
+            previous.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            withUnsafeBytes(of: UInt8(0x1e)) { hasher.update(bufferPointer: $0) }
+            f.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            previous = hex(hasher.finalize())
             out.append(previous)
         }
         return out
@@ -71,11 +74,33 @@ struct SessionTracker: Equatable {
         return hash((system.map(Conversation.stripInjected) ?? "") + "\u{1f}" + firstUser)
     }
 
+    /// The hashes of a turn's cues, which need no session state: worked out in the parallel prepare step, so
+    /// the serial assignment only looks them up.
+    struct TurnHashes: Equatable, Sendable {
+        /// ``SessionTracker/prefixHashes(_:)`` of the turn's message fingerprints.
+        var prefixes: [String]
+        /// ``SessionTracker/promptHash(system:firstUser:)``.
+        var prompt: String?
+        /// The hash of the system prompt without injected reminders.
+        var system: String?
+
+        init(_ parsed: ParsedExchange) {
+            prefixes = SessionTracker.prefixHashes(parsed.messageFingerprints)
+            prompt = SessionTracker.promptHash(system: parsed.systemPrompt, firstUser: parsed.firstUserPrompt)
+            system = parsed.systemPrompt.map { SessionTracker.hash(Conversation.stripInjected($0)) }
+        }
+    }
+
     /// Decides the session of a model turn (or of a side request, which only joins on a strong cue) and
     /// records the turn's cues for the turns after it.
     mutating func assign(captureID: String, parsed: ParsedExchange, at time: Int64) -> Assignment? {
-        let prefixes = Self.prefixHashes(parsed.messageFingerprints)
-        let prompt = Self.promptHash(system: parsed.systemPrompt, firstUser: parsed.firstUserPrompt)
+        assign(captureID: captureID, parsed: parsed, hashes: TurnHashes(parsed), at: time)
+    }
+
+    /// ``assign(captureID:parsed:at:)`` with the turn's hashes already worked out (`TurnHashes(parsed)`).
+    mutating func assign(captureID: String, parsed: ParsedExchange, hashes: TurnHashes, at time: Int64) -> Assignment? {
+        let prefixes = hashes.prefixes
+        let prompt = hashes.prompt
         var chosen: (String, String)?
         if let client = parsed.clientSessionID, let id = byClientID[client] {
             chosen = (id, "client_id")
@@ -100,7 +125,7 @@ struct SessionTracker: Equatable {
         let (sessionID, cue) = chosen ?? ("s_" + captureID.lowercased(), "new")
         var session = sessions[sessionID] ?? Session(id: sessionID, lastActivity: time, turnCount: 0, lastChainHash: "", systemHash: nil)
         let isNew = sessions[sessionID] == nil
-        let systemHash = parsed.systemPrompt.map { Self.hash(Conversation.stripInjected($0)) }
+        let systemHash = hashes.system
         let changed = parsed.isModelTurn && session.systemHash != nil && systemHash != nil && session.systemHash != systemHash
         let assignment = Assignment(sessionID: sessionID, isNew: isNew, seq: session.turnCount + 1,
                                     previousChainHash: session.lastChainHash, cue: cue, systemPromptChanged: changed,
