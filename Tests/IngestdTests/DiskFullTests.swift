@@ -90,7 +90,8 @@ struct DiskFullTests {
         try IngestIntegrationTests.expectStored(all, records: sessiond.records, state: state)
     }
 
-    /// Finishing an exchange can fail for lack of space; it must stay owed, not vanish.
+    /// Finishing an exchange can fail for lack of space; it must stay owed, not vanish: an exchange whose
+    /// files cannot be staged stays open, and staged files whose commit fails stay staged.
     @Test func anExchangeWhoseFinishFailsIsKeptAndFinishesOnceThereIsRoom() throws {
         let disk = try SmallFilesystem(bytes: 4 << 20)
         let state = StateDirectory(root: disk.path)
@@ -98,19 +99,32 @@ struct DiskFullTests {
         let assembler = ExchangeAssembler(
             state: state, format: .zstd, maxBodyBytes: 64 << 20,
             logger: Logger(label: "test"))
-        let exchange = TestExchange(request: Self.incompressible(200_000), response: Self.incompressible(200_000))
+        // One body large enough to stream into a temporary file, one small enough to stay in memory.
+        let exchange = TestExchange(request: Self.incompressible(600_000), response: Self.incompressible(100_000))
         let frames = try TestExchange.interleave([exchange], gatewayID: "gw/1")
         for frame in frames.dropLast() { _ = try assembler.apply(frame, gatewayID: "gw/1", segment: 1) }
         disk.fill()
-        #expect(throws: (any Error).self) {
-            try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1)
+        var finished: ExchangeAssembler.Finished?
+        do {
+            finished = try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1)
+        } catch {
+            #expect(assembler.openCount == 1, "the exchange is still owed")
         }
-        #expect(assembler.openCount == 1, "the exchange is still owed")
+        if finished != nil {
+            #expect(throws: (any Error).self) { try assembler.commitStaged() }
+            #expect(assembler.staged.count > 0, "the staged files are still owed")
+        }
         disk.free()
-        let finished = try #require(try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1))
-        #expect(finished.record.requestBody?.sha256 == TestExchange.sha256(exchange.request))
-        #expect(try ObjectStoreLayout(state: state).read(#require(finished.record.responseBody)) == exchange.response)
-        #expect(FileManager.default.fileExists(atPath: "\(state.root)/\(finished.record.metadataPath)"))
+        if finished == nil {
+            finished = try assembler.apply(frames[frames.count - 1], gatewayID: "gw/1", segment: 1)
+        }
+        try assembler.commitStaged()
+        let record = try #require(finished).record
+        #expect(record.requestBody?.sha256 == TestExchange.sha256(exchange.request))
+        #expect(try ObjectStoreLayout(state: state).read(#require(record.requestBody)) == exchange.request)
+        #expect(try ObjectStoreLayout(state: state).read(#require(record.responseBody)) == exchange.response)
+        #expect(FileManager.default.fileExists(atPath: "\(state.root)/\(record.metadataPath)"))
+        #expect(assembler.removeTemporaries() == 0, "no temporary file is left behind")
     }
 }
 

@@ -21,6 +21,8 @@ final class DeliveryLog {
 
     private let directory: String
     private var fd: Int32 = -1
+    /// `delivery/cursor`, open for overwriting in place.
+    private var cursorFD: Int32 = -1
     private(set) var lastSequence: UInt64 = 0
     private(set) var cursor: UInt64 = 0
     /// Entries not yet acknowledged, in order.
@@ -48,6 +50,8 @@ final class DeliveryLog {
         lastSequence = max(lastSequence, cursor)
         fd = open(directory + "/log", O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw IngestError(.walUnwritable, "cannot open \(directory)/log: errno \(errno)") }
+        cursorFD = open(directory + "/cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard cursorFD >= 0 else { throw IngestError(.walUnwritable, "cannot open \(directory)/cursor: errno \(errno)") }
         // A torn last line (crash mid-append) is cut; its exchange is replayed from the WAL.
         ftruncate(fd, off_t(min(validBytes, text.utf8.count)))
         lseek(fd, 0, SEEK_END)
@@ -113,10 +117,19 @@ final class DeliveryLog {
         guard seq > cursor else { return }
         cursor = min(seq, lastSequence)
         pending.removeAll { $0.seq <= cursor }
-        let tmp = directory + "/cursor.tmp"
-        if (try? "\(cursor)\n".write(toFile: tmp, atomically: false, encoding: .utf8)) != nil {
-            rename(tmp, directory + "/cursor")
-        }
+        // Overwritten in place, at a fixed width (so no shorter value leaves digits behind), not replaced
+        // by a new file per acknowledgement: on ext4 every deleted inode is one more that the next file
+        // creation scans past for minutes, which made each object and metadata file ingestd creates dearer
+        // the more acknowledgements came in. Not synced, as before: a cursor that is behind after a crash
+        // only makes records go to sessiond again, which ignores what it has.
+        let text = Self.cursorText(cursor)
+        _ = text.withUnsafeBytes { pwrite(cursorFD, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// A cursor as stored: 20 digits (any UInt64) and a newline, always 21 bytes.
+    static func cursorText(_ value: UInt64) -> [UInt8] {
+        let digits = String(value)
+        return Array((String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "\n").utf8)
     }
 
     /// Rewrites the log without the acknowledged entries whose first WAL segment is gone (below `oldest`,
@@ -155,6 +168,8 @@ final class DeliveryLog {
 
     func close() {
         if fd >= 0 { Foundation.close(fd) }
+        if cursorFD >= 0 { Foundation.close(cursorFD) }
         fd = -1
+        cursorFD = -1
     }
 }

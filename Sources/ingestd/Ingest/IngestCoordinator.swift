@@ -19,13 +19,13 @@ final class IngestCoordinator: @unchecked Sendable {
         let channel: ObjectIdentifier
     }
 
-    private let wal: WriteAheadLog
-    private let assembler: ExchangeAssembler
-    private let deliveryLog: DeliveryLog
+    let wal: WriteAheadLog
+    let assembler: ExchangeAssembler
+    let deliveryLog: DeliveryLog
     private let logger: Logger
-    private let walLimit: Int
-    private let walQueue = DispatchQueue(label: "flightlog.ingestd.wal")
-    private let storeQueue = DispatchQueue(label: "flightlog.ingestd.store")
+    let walLimit: Int
+    let walQueue = DispatchQueue(label: "flightlog.ingestd.wal")
+    let storeQueue = DispatchQueue(label: "flightlog.ingestd.store")
     let delivery: DeliverySender
 
     private struct Batch {
@@ -38,14 +38,14 @@ final class IngestCoordinator: @unchecked Sendable {
     private let batch = NIOLockedValueBox(Batch())
     /// Highest sequence accepted (queued or durable) per gateway, for duplicate detection.
     private let accepted = NIOLockedValueBox<[String: UInt64]>([:])
-    private let connectedGateways = NIOLockedValueBox<[String: Int]>([:])
+    let connectedGateways = NIOLockedValueBox<[String: Int]>([:])
     /// Segments of written batches not yet applied by the store queue (how many batches each).
-    private let unstored = NIOLockedValueBox<[UInt64: Int]>([:])
+    let unstored = NIOLockedValueBox<[UInt64: Int]>([:])
     /// Payload bytes handed to the store queue and not yet applied (see ``isPaused``).
-    private let storeBacklog = NIOLockedValueBox(0)
+    let storeBacklog = NIOLockedValueBox(0)
     /// The segment the last batch went to, as the store queue may read it.
-    private let activeSegment = NIOLockedValueBox<UInt64?>(nil)
-    private let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
+    let activeSegment = NIOLockedValueBox<UInt64?>(nil)
+    let flags = NIOLockedValueBox((diskFull: false, walBytes: 0, framesDurable: UInt64(0),
                                            exchanges: UInt64(0), duplicates: UInt64(0), errors: UInt64(0),
                                            storeBlocked: String?.none, storeDiskFull: false, stopping: false,
                                            objectsWritten: UInt64(0), objectsDeduplicated: UInt64(0),
@@ -79,6 +79,10 @@ final class IngestCoordinator: @unchecked Sendable {
                 if deliveryLog.known.contains(frame.exchangeID) { return }
                 if let done = apply(frame, gatewayID: entry.gatewayID, segment: segment) {
                     finished.append((done.record, done.firstSegment))
+                }
+                if stagedIsFull {
+                    record(finished)
+                    finished = []
                 }
             }
             record(finished)
@@ -267,24 +271,75 @@ final class IngestCoordinator: @unchecked Sendable {
             if let done = apply(frame, gatewayID: gatewayID, segment: segment) {
                 finished.append((done.record, done.firstSegment))
             }
-        }
-        let (written, deduplicated) = (assembler.objectsWritten, assembler.objectsDeduplicated)
-        flags.withLockedValue {
-            $0.objectsWritten = written
-            $0.objectsDeduplicated = deduplicated
+            if stagedIsFull {
+                record(finished)
+                finished = []
+            }
         }
         record(finished)
     }
+
+    /// Whether to commit before the batch ends, which bounds the memory staged files hold.
+    private var stagedIsFull: Bool { assembler.staged.stagedBytes > 16 << 20 || assembler.staged.count > 1024 }
 
     /// Applies one durable frame to the assembler. A frame that cannot be used (malformed) is logged and
     /// skipped. Any other failure is the store's (disk full, unwritable directory): the frame is tried
     /// again every second until it goes through — never dropped, since its exchange's object would then
     /// silently miss bytes — and meanwhile nothing new is acknowledged. Runs on the store queue only.
     private func apply(_ frame: CaptureFrame, gatewayID: String, segment: UInt64) -> ExchangeAssembler.Finished? {
+        var done: ExchangeAssembler.Finished?
+        // Shutting down: leave it; the WAL holds the frame and the next start replays it.
+        retryWhileBlocked("cannot store an exchange's objects; not acknowledging until it can",
+                          ["exchange_id": "\(frame.exchangeID)"]) {
+            do {
+                done = try assembler.apply(frame, gatewayID: gatewayID, segment: segment)
+            } catch let error as CaptureFrameError {
+                flags.withLockedValue { $0.errors += 1 }
+                logger.error("cannot use a frame", metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
+            }
+        }
+        return done
+    }
+
+    /// Makes finished exchanges owed to sessiond, once their files are durable. Like a frame's store, this
+    /// is retried every second while the disk refuses it (and nothing new is acknowledged meanwhile): the
+    /// exchanges have already left the assembler, so giving up would lose them. Runs on the store queue only.
+    private func record(_ finished: [(CaptureRecord, UInt64)]) {
+        // Staged files of exchanges that are still open (WebSocket messages) are committed too: cheap, and
+        // it keeps the batch small.
+        guard commitStaged() else { return }
+        guard !finished.isEmpty else { return }
+        retryWhileBlocked("cannot record finished exchanges for delivery; not acknowledging until it can",
+                          ["exchanges": "\(finished.count)"]) {
+            let entries = try deliveryLog.add(finished)
+            flags.withLockedValue { $0.exchanges += UInt64(entries.count) }
+            for entry in entries { delivery.enqueue(entry) }
+        }
+    }
+
+    /// Makes the assembler's staged objects and metadata durable (one pass for the whole batch). False
+    /// when it gave up because ingestd is stopping: the WAL still holds the frames, and the next start
+    /// finishes those exchanges again.
+    private func commitStaged() -> Bool {
+        let done = retryWhileBlocked("cannot make stored objects durable; not acknowledging until it can",
+                                     ["files": "\(assembler.staged.count)"]) { try assembler.commitStaged() }
+        let (written, deduplicated) = (assembler.objectsWritten, assembler.objectsDeduplicated)
+        flags.withLockedValue {
+            $0.objectsWritten = written
+            $0.objectsDeduplicated = deduplicated
+        }
+        return done
+    }
+
+    /// Runs `work` until it succeeds, every second while it fails, with the store marked blocked meanwhile.
+    /// Returns false when it gave up because ingestd is stopping.
+    @discardableResult
+    private func retryWhileBlocked(_ message: Logger.Message, _ metadata: Logger.Metadata,
+                                   _ work: () throws -> Void) -> Bool {
         var attempts = 0
         while true {
             do {
-                let done = try assembler.apply(frame, gatewayID: gatewayID, segment: segment)
+                try work()
                 if attempts > 0 {
                     flags.withLockedValue {
                         $0.storeBlocked = nil
@@ -293,12 +348,7 @@ final class IngestCoordinator: @unchecked Sendable {
                     logger.notice("the object store takes writes again; acknowledging",
                                   metadata: ["attempts": "\(attempts)"])
                 }
-                return done
-            } catch let error as CaptureFrameError {
-                flags.withLockedValue { $0.errors += 1 }
-                logger.error("cannot use a frame",
-                             metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
-                return nil
+                return true
             } catch {
                 let stopping: Bool = flags.withLockedValue {
                     $0.storeBlocked = "\(error)"
@@ -306,80 +356,11 @@ final class IngestCoordinator: @unchecked Sendable {
                     if attempts == 0 { $0.errors += 1 }
                     return $0.stopping
                 }
-                if attempts % 60 == 0 {
-                    logger.error("cannot store an exchange's objects; not acknowledging until it can",
-                                 metadata: ["exchange_id": "\(frame.exchangeID)", "error": "\(error)"])
-                }
-                // Shutting down: leave it; the WAL holds the frame and the next start replays it.
-                if stopping { return nil }
+                if attempts % 60 == 0 { logger.error(message, metadata: metadata.merging(["error": "\(error)"]) { $1 }) }
+                if stopping { return false }
                 attempts += 1
                 Thread.sleep(forTimeInterval: 1)
             }
-        }
-    }
-
-    /// Makes finished exchanges owed to sessiond. Like a frame's store, this is retried every second while
-    /// the disk refuses it (and nothing new is acknowledged meanwhile): the exchanges have already left the
-    /// assembler, so giving up would lose them. Runs on the store queue only.
-    private func record(_ finished: [(CaptureRecord, UInt64)]) {
-        guard !finished.isEmpty else { return }
-        var attempts = 0
-        while true {
-            do {
-                let entries = try deliveryLog.add(finished)
-                flags.withLockedValue {
-                    $0.exchanges += UInt64(entries.count)
-                    if attempts > 0 {
-                        $0.storeBlocked = nil
-                        $0.storeDiskFull = false
-                    }
-                }
-                for entry in entries { delivery.enqueue(entry) }
-                return
-            } catch {
-                let stopping: Bool = flags.withLockedValue {
-                    $0.storeBlocked = "\(error)"
-                    $0.storeDiskFull = (error as? IngestError)?.code == .diskFull
-                    if attempts == 0 { $0.errors += 1 }
-                    return $0.stopping
-                }
-                if attempts % 60 == 0 {
-                    logger.error("cannot record finished exchanges for delivery; not acknowledging until it can",
-                                 metadata: ["error": "\(error)", "exchanges": "\(finished.count)"])
-                }
-                // Shutting down: the WAL still holds their frames and the next start finishes them again.
-                if stopping { return }
-                attempts += 1
-                Thread.sleep(forTimeInterval: 1)
-            }
-        }
-    }
-
-    /// sessiond committed every record up to `seq` (called by the delivery sender).
-    func deliveryAcknowledged(_ seq: UInt64) {
-        storeQueue.async {
-            self.deliveryLog.acknowledge(seq)
-            self.collectSegments()
-        }
-    }
-
-    /// Deletes WAL segments below everything still needed (open exchanges, unacknowledged records).
-    ///
-    /// The watermark is fixed here, on the store queue: frames written later go to this segment or a newer
-    /// one, and frames written earlier but not yet applied are counted in `unstored`. (Reading the current
-    /// segment later, on the WAL queue, could delete a segment written and rolled past in between whose
-    /// frames the assembler had just started using.)
-    private func collectSegments() {
-        let active = activeSegment.withLockedValue { $0 }
-        let inFlight = unstored.withLockedValue { $0.keys.min() }
-        let needed = [assembler.lowestSegmentInUse, deliveryLog.lowestSegmentInUse, inFlight, active]
-            .compactMap { $0 }.min()
-        walQueue.async {
-            let watermark = min(needed ?? self.wal.currentSegment, self.wal.currentSegment)
-            for segment in self.wal.segments where segment < watermark { self.wal.delete(segment) }
-            self.flags.withLockedValue { $0.walBytes = self.wal.totalBytes }
-            let oldest = self.wal.segments.min() ?? self.wal.currentSegment
-            self.storeQueue.async { self.deliveryLog.compact(from: oldest) }
         }
     }
 
@@ -405,35 +386,5 @@ final class IngestCoordinator: @unchecked Sendable {
         let pending: Bool = batch.withLockedValue { !$0.entries.isEmpty }
         if pending { walQueue.sync { self.commit() } }
         storeQueue.sync {}
-    }
-
-    /// The highest sequence sessiond acknowledged and the delivery log has recorded (read on the store
-    /// queue, after any acknowledgement already handed to it).
-    var deliveryCursor: UInt64 { storeQueue.sync { deliveryLog.cursor } }
-
-    var counters: [String: Double] {
-        let f = flags.withLockedValue { $0 }
-        return [
-            "wal_bytes": Double(f.walBytes), "frames_durable": Double(f.framesDurable), "exchanges": Double(f.exchanges),
-            "duplicates_dropped": Double(f.duplicates), "errors": Double(f.errors),
-            "disk_full": f.diskFull || f.storeDiskFull ? 1 : 0,
-            "store_blocked": f.storeBlocked == nil ? 0 : 1,
-            "gateways_connected": Double(connectedGateways.withLockedValue { $0.count }),
-            "delivery_pending": Double(delivery.pendingCount), "delivery_acked_seq": Double(delivery.acknowledgedThrough),
-            // The names the status contract uses (ComponentStatus, the issue).
-            "frames": Double(f.framesDurable), "delivery_lag": Double(delivery.pendingCount),
-            "acked_seq": Double(f.gatewayAcked), "objects_written": Double(f.objectsWritten),
-            "objects_deduplicated": Double(f.objectsDeduplicated),
-            "store_backlog_bytes": Double(storeBacklog.withLockedValue { $0 }),
-        ]
-    }
-
-    var health: (String, String?) {
-        let f = flags.withLockedValue { $0 }
-        if f.diskFull { return ("failing", "disk full: not acknowledging") }
-        if let blocked = f.storeBlocked { return ("failing", "cannot store objects (\(blocked)): not acknowledging") }
-        if f.walBytes > walLimit { return ("failing", "WAL over ingest.wal_max_bytes: not acknowledging") }
-        if !delivery.isConnected { return ("degraded", "sessiond not connected; records wait in the WAL") }
-        return ("ok", nil)
     }
 }

@@ -42,15 +42,25 @@ final class ExchangeAssembler {
     }
 
     var openCount: Int { open.count }
+    /// The files of finished exchanges not yet durable: ``commitStaged()`` makes them so, and a finished
+    /// exchange must not be recorded for delivery before.
+    let staged = StoreBatch()
     /// Objects written, and bodies found already stored (deduplicated), since start.
-    private(set) var objectsWritten: UInt64 = 0
-    private(set) var objectsDeduplicated: UInt64 = 0
+    var objectsWritten: UInt64 { staged.objectsWritten }
+    var objectsDeduplicated: UInt64 { staged.objectsDeduplicated }
+    /// Encodes metadata files; kept, since making one per exchange showed in profiles.
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return encoder
+    }()
 
-    /// Finishes `writer` and counts what it did.
+    /// Makes every finished exchange's objects and metadata durable (see ``StoreBatch``).
+    func commitStaged() throws { try staged.commit() }
+
+    /// Finishes `writer` into the staged batch.
     private func finished(_ writer: ObjectWriter) throws -> BodyReference {
-        let reference = try writer.finish()
-        if writer.wroteNewObject { objectsWritten += 1 } else { objectsDeduplicated += 1 }
-        return reference
+        try writer.finish(staging: staged)
     }
 
     /// A finished exchange and the first WAL segment that held one of its frames.
@@ -142,13 +152,14 @@ final class ExchangeAssembler {
         }
     }
 
-    /// Closes the bodies and writes the metadata file. The exchange stays open until all of it succeeded,
-    /// so a failure (disk full) leaves it owed and applying its end again later finishes it.
+    /// Closes the bodies and stages them and the metadata file in ``staged``. The exchange stays open until
+    /// all of it succeeded, so a failure (disk full) leaves it owed and applying its end again later
+    /// finishes it; once staged, the batch owes it until it commits.
     private func finish(_ id: UUID, end: ExchangeEnd) throws -> Finished? {
         guard let exchange = open[id] else { return nil }
         // Counted once: a writer that finished before a failed attempt returns its reference again.
-        let request = try exchange.request.map { $0.isFinished ? try $0.finish() : try finished($0) }
-        let response = try exchange.responseBody.map { $0.isFinished ? try $0.finish() : try finished($0) }
+        let request = try exchange.request.map { try finished($0) }
+        let response = try exchange.responseBody.map { try finished($0) }
         let name = Self.metadataName(startedAt: exchange.begin.startedAt, id: id)
         let record = CaptureRecord(captureID: id, begin: exchange.begin, response: exchange.response, end: end,
                                    requestBody: request, responseBody: response,
@@ -159,40 +170,10 @@ final class ExchangeAssembler {
     }
 
     private func writeMetadata(_ record: CaptureRecord, name: String) throws {
-        let directory = layout.state.capturesDirectory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let data = try encoder.encode(record)
-        let path = "\(directory)/\(name)"
-        let tmp = "\(directory)/.\(name).tmp"
-        // Written by hand, not with FileManager.createFile: that one stages the bytes in a temporary file of
-        // its own, which a crash leaves behind under a name no sweep knows.
-        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
-            throw IngestError(errno == ENOSPC ? .diskFull : .objectUnwritable, "cannot create \(tmp): errno \(errno)")
-        }
-        defer { Glibc.close(fd) }
-        try data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else {
-                    let error = errno
-                    unlink(tmp)
-                    throw IngestError(error == ENOSPC ? .diskFull : .objectUnwritable, "cannot write \(tmp): errno \(error)")
-                }
-                offset += n
-            }
-        }
-        guard fsync(fd) == 0 else {
-            let error = errno
-            unlink(tmp)
-            throw IngestError(error == ENOSPC ? .diskFull : .objectUnwritable, "cannot fsync \(tmp): errno \(error)")
-        }
-        guard rename(tmp, path) == 0 else { throw IngestError(.objectUnwritable, "cannot rename \(tmp): errno \(errno)") }
-        fsyncDirectory(directory)
+        let directory = layout.state.capturesDirectory
+        staged.stage(StoreBatch.Staged(directory: directory, name: name, policy: .replace,
+                                       temporaryDirectory: directory, bytes: [UInt8](data)))
     }
 
     /// Removes the temporary files a crash left in the store (objects being written, metadata not yet

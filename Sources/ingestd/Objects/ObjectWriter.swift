@@ -2,12 +2,15 @@ import Crypto
 import Foundation
 import Shared
 
-/// Streams one body into the content-addressed store: SHA-256 and compression as the bytes arrive, into a
-/// temporary file; ``finish()`` fsyncs it and renames it to `objects/<kind>/<2 hex>/<sha256>` (an object
-/// that exists already is kept and the temporary file dropped), then fsyncs the directory.
+/// Streams one body into the content-addressed store: SHA-256 and compression as the bytes arrive. The
+/// compressed bytes stay in memory up to ``spillBytes`` and only a larger body gets a temporary file while
+/// it streams, so a small body whose object exists already is never written at all, and a new one is
+/// written whole at the end. ``finish(staging:)`` hands the object to a ``StoreBatch``, which syncs it,
+/// renames it to `objects/<kind>/<2 hex>/<sha256>` (an object that exists already is kept) and syncs the
+/// directory together with the other files of the batch; ``finish()`` does all that for this object alone.
 ///
-/// Memory is bounded by the compressor's window whatever the body size. Beyond `maxBytes` the body is
-/// stored truncated; the full size and the full stream's hash are still computed.
+/// Memory is bounded by the compressor's window plus ``spillBytes`` whatever the body size. Beyond
+/// `maxBytes` the body is stored truncated; the full size and the full stream's hash are still computed.
 final class ObjectWriter {
     private let layout: ObjectStoreLayout
     private let kind: ObjectKind
@@ -20,15 +23,24 @@ final class ObjectWriter {
     private var storedBytes: Int64 = 0
     private var fullBytes: Int64 = 0
     private var output: [UInt8] = []
-    private let temporaryPath: String
+    /// The temporary file a large body streams into; created at the first spill.
+    private var temporaryPath: String?
     private var fd: Int32 = -1
     private var compressorFinished = false
-    /// Set once the object is in place (or found there already).
+    /// Set once the object is staged (or found stored already).
     private var reference: BodyReference?
-    /// True once ``finish()`` succeeded.
+    /// Used by ``finish()`` only.
+    private var ownBatch: StoreBatch?
+    /// True once ``finish(staging:)`` succeeded.
     var isFinished: Bool { reference != nil }
     /// After ``finish()``: false when an identical object was already stored (nothing was written).
     private(set) var wroteNewObject = true
+
+    /// `objects/<kind>`, where temporary files go (the recovery sweep looks there).
+    private var temporaryDirectory: String { "\(layout.state.objectsDirectory)/\(kind.rawValue)" }
+
+    /// Compressed bytes held in memory before they go to a temporary file.
+    static let spillBytes = 256 * 1024
 
     init(layout: ObjectStoreLayout, kind: ObjectKind, format: CompressionFormat, maxBytes: Int) throws {
         self.layout = layout
@@ -36,17 +48,12 @@ final class ObjectWriter {
         self.format = format
         self.maxBytes = maxBytes
         self.compressor = try format.makeCompressor()
-        let directory = "\(layout.state.objectsDirectory)/\(kind.rawValue)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        temporaryPath = "\(directory)/.tmp-\(UUID().uuidString)"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw IngestError(errno == ENOSPC ? .diskFull : .objectUnwritable, "cannot create \(temporaryPath): errno \(errno)") }
     }
 
     deinit {
         if fd >= 0 {
             close(fd)
-            unlink(temporaryPath)
+            if let temporaryPath { unlink(temporaryPath) }
         }
     }
 
@@ -54,7 +61,7 @@ final class ObjectWriter {
     /// so the caller offers the same chunk again once there is room. Compressed output left by earlier
     /// chunks is written out first, before this chunk is touched.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        if output.count >= 256 * 1024 { try drain() }
+        if output.count >= Self.spillBytes { try drain() }
         fullBytes += Int64(bytes.count)
         let room = max(0, maxBytes - Int(storedBytes))
         let kept = UnsafeRawBufferPointer(rebasing: bytes.prefix(room))
@@ -79,37 +86,51 @@ final class ObjectWriter {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
-    /// Completes the object and returns its reference. Retry-safe: after a failure (disk full) calling it
-    /// again carries on where it stopped, and once it succeeded it returns the same reference.
+    /// Completes the object, makes it durable on its own and returns its reference. Retry-safe: after a
+    /// failure (disk full) calling it again carries on where it stopped.
     func finish() throws -> BodyReference {
+        let batch = ownBatch ?? StoreBatch()
+        ownBatch = batch
+        let reference = try finish(staging: batch)
+        try batch.commit()
+        wroteNewObject = batch.objectsWritten > 0
+        return reference
+    }
+
+    /// Completes the object and stages it in `batch` (durable once the batch commits); returns its
+    /// reference. Nothing is staged when the object is stored already. Retry-safe: after a failure (disk
+    /// full) calling it again carries on where it stopped, and once it succeeded it returns the same
+    /// reference.
+    func finish(staging batch: StoreBatch) throws -> BodyReference {
         if let reference { return reference }
         if !compressorFinished {
             try compressor.finish(into: &output)
             compressorFinished = true
         }
-        try drain()
         let sha = Self.hex(storedHash.finalize())
         let full = fullHash.map { Self.hex($0.finalize()) } ?? sha
         let directory = layout.directory(kind: kind, sha256: sha)
         let path = layout.path(kind: kind, sha256: sha)
-        if FileManager.default.fileExists(atPath: path) {
-            // Stored already (and made durable when it was): drop ours without syncing it.
-            unlink(temporaryPath)
-            wroteNewObject = false
+        if access(path, F_OK) == 0 {
+            // Stored already (and made durable when it was): drop ours without writing or syncing it.
+            if fd >= 0 {
+                close(fd)
+                fd = -1
+                if let temporaryPath { unlink(temporaryPath) }
+            }
+            output = []
+            batch.countDeduplicated()
+        } else if fd >= 0 {
+            try drain()
+            batch.stage(StoreBatch.Staged(directory: directory, name: sha, policy: .keepExisting,
+                                          temporaryDirectory: temporaryDirectory, bytes: nil, fd: fd,
+                                          temporary: temporaryPath))
+            fd = -1  // the batch owns the file now
         } else {
-            guard fsync(fd) == 0 else {
-                let code = errno
-                throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "fsync \(temporaryPath): errno \(code)")
-            }
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            guard rename(temporaryPath, path) == 0 else {
-                let code = errno
-                throw IngestError(code == ENOSPC ? .diskFull : .objectUnwritable, "cannot rename into \(path): errno \(code)")
-            }
-            fsyncDirectory(directory)
+            batch.stage(StoreBatch.Staged(directory: directory, name: sha, policy: .keepExisting,
+                                          temporaryDirectory: temporaryDirectory, bytes: output))
+            output = []
         }
-        close(fd)
-        fd = -1
         let reference = BodyReference(kind: kind, sha256: sha, size: storedBytes, truncated: storedBytes < fullBytes,
                                       fullSize: fullBytes, fullSHA256: full, compression: format.rawValue)
         self.reference = reference
@@ -121,6 +142,15 @@ final class ObjectWriter {
     /// corrupt the compressed stream).
     private func drain() throws {
         guard !output.isEmpty else { return }
+        if fd < 0 {
+            try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
+            let path = "\(temporaryDirectory)/.tmp-\(UUID().uuidString)"
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            guard fd >= 0 else {
+                throw IngestError(errno == ENOSPC ? .diskFull : .objectUnwritable, "cannot create \(path): errno \(errno)")
+            }
+            temporaryPath = path
+        }
         var done = 0
         var failure: Int32 = 0
         output.withUnsafeBytes { raw in
@@ -137,7 +167,7 @@ final class ObjectWriter {
         output.removeFirst(done)
         guard failure == 0 else {
             throw IngestError(failure == ENOSPC ? .diskFull : .objectUnwritable,
-                              "cannot write \(temporaryPath): errno \(failure)")
+                              "cannot write \(temporaryPath ?? "a temporary object"): errno \(failure)")
         }
     }
 
