@@ -42,7 +42,7 @@ run: build
 demo: build venv
 	FLIGHTLOG_BIN=$(BIN_DEBUG) $(PY) scripts/demo.py
 
-## make bench: release build, then the benchmark against direct and mitmdump baselines.
+## make bench: release build; the gateway against direct and mitmdump, sessiond against COPY, ingestd against zstd -1 and openssl.
 ## mitmproxy gets a venv of its own: it pins an h11 that the SDKs' httpx in $(VENV) cannot use.
 bench: venv
 	FLIGHTLOG_BENCH=1 scripts/install-deps.sh
@@ -50,6 +50,7 @@ bench: venv
 	swift build -c release
 	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) MITMDUMP=.venv-bench/bin/mitmdump $(PY) scripts/bench.py
 	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) $(PY) scripts/bench_pipeline.py
+	FLIGHTLOG_BIN=$$(swift build -c release --show-bin-path) $(PY) scripts/bench_ingest.py
 
 clean:
 	rm -rf .build $(VENV) .venv-bench
