@@ -15,10 +15,7 @@ The state directory is kept (its path is printed) so you can look around: `fligh
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Tests" / "e2e"))
 from certs import make_test_ca  # noqa: E402
-from gateway_harness import API_HOSTS  # noqa: E402
+from recorder_harness import RecorderError, start_recorder  # noqa: E402
 
 AGENT = '''
 import anthropic
@@ -48,18 +45,12 @@ for turn in range(3):
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> int:
     bindir = Path(os.environ.get("FLIGHTLOG_BIN", ROOT / ".build" / "debug"))
-    home = Path(tempfile.mkdtemp(prefix="flightlog-demo-"))
+    work = Path(tempfile.mkdtemp(prefix="flightlog-demo-"))
+    certs = make_test_ca(work / "provider-ca")
+    port_file = work / "provider.port"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_") and "proxy" not in k.lower()}
-    certs = make_test_ca(home / "provider-ca")
-    port_file = home / "provider.port"
     provider = subprocess.Popen([sys.executable, str(ROOT / "Tests" / "e2e" / "fake_provider.py"), "--cert",
                                  str(certs.leaf_cert), "--key", str(certs.leaf_key), "--port-file", str(port_file)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -70,63 +61,44 @@ def main() -> int:
             if time.time() > deadline or provider.poll() is not None:
                 raise SystemExit("demo: the fake provider did not start")
             time.sleep(0.1)
-        provider_port = int(port_file.read_text())
-        config = home / "config.yaml"
-        config.write_text(json.dumps({
-            "home": str(home),
-            "gateway": {"listen": f"127.0.0.1:{free_port()}", "upstream_ca": str(certs.ca_cert),
-                        "upstream_override": [f"{h}=127.0.0.1:{provider_port}" for h in API_HOSTS]},
-            "operator": {"metrics_listen": f"127.0.0.1:{free_port()}"},
-        }, indent=2))
-        flightlog = lambda *args, **kw: subprocess.run(  # noqa: E731
-            [str(bindir / "flightlog"), *args], env=env, text=True, **kw)
-
-        print(f"$ flightlog up --config {config}")
-        recorder = subprocess.Popen([str(bindir / "flightlog"), "up", "--config", str(config)], env=env,
-                                    stdout=(home / "up.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 60
-        while True:
-            r = flightlog("status", "--json", "--config", str(config), capture_output=True)
-            try:
-                if all(c["state"] == "running" for c in json.loads(r.stdout)["components"]):
-                    break
-            except (ValueError, KeyError):
-                pass
-            if time.time() > deadline or recorder.poll() is not None:
-                raise SystemExit("demo: the recorder did not come up:\n" + (home / "up.log").read_text()[-2000:])
-            time.sleep(0.3)
-        flightlog("status", "--config", str(config))
+        home = work / "home"
+        print(f"$ flightlog up --config {home / 'config.yaml'}")
+        try:
+            recorder = start_recorder(bindir, provider_port=int(port_file.read_text()), upstream_ca=certs.ca_cert,
+                                      home=home)
+        except RecorderError as error:
+            raise SystemExit(f"demo: {error}")
+        show = lambda *args: subprocess.run(  # noqa: E731
+            [str(bindir / "flightlog"), *args, "--config", str(recorder.config)], env=recorder.env)
+        show("status")
 
         print("\n$ flightlog run -- python agent.py   # an SDK agent with one tool, through the gateway")
-        (home / "agent.py").write_text(AGENT)
-        if flightlog("run", "--config", str(config), "--", sys.executable, str(home / "agent.py")).returncode != 0:
+        (work / "agent.py").write_text(AGENT)
+        agent = subprocess.run([str(bindir / "flightlog"), "run", "--config", str(recorder.config), "--", sys.executable,
+                                str(work / "agent.py")], env=recorder.env)
+        if agent.returncode != 0:
             raise SystemExit("demo: the agent failed")
 
-        sessions = []
+        sessions: list = []
         deadline = time.time() + 30
         while time.time() < deadline:
-            r = flightlog("sessions", "--json", "--config", str(config), capture_output=True)
-            sessions = json.loads(r.stdout or "[]") if r.returncode == 0 else []
+            sessions = recorder.json("sessions")
             if sessions and sessions[0].get("turn_count", 0) >= 2:
                 break
             time.sleep(0.3)
         print("\n$ flightlog sessions")
-        flightlog("sessions", "--config", str(config))
+        show("sessions")
         if not sessions:
             raise SystemExit("demo: no session was recorded")
         print(f"\n$ flightlog show {sessions[0]['id']}")
-        flightlog("show", sessions[0]["id"], "--config", str(config))
-        print(f"\n$ flightlog verify --all")
-        flightlog("verify", "--all", "--config", str(config))
-        print(f"\nThe demo's state is kept in {home} (config: {config}).")
+        show("show", sessions[0]["id"])
+        print("\n$ flightlog verify --all")
+        show("verify", "--all")
+        print(f"\nThe demo's state is kept in {work} (config: {recorder.config}).")
         return 0
     finally:
-        if recorder and recorder.poll() is None:
-            recorder.send_signal(signal.SIGTERM)
-            try:
-                recorder.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(recorder.pid, signal.SIGKILL)
+        if recorder:
+            recorder.stop(remove=False)
         provider.terminate()
 
 

@@ -25,7 +25,6 @@ log) is the fake provider of `Tests/e2e`, reused unchanged. Side endpoints the r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import threading
@@ -381,50 +380,13 @@ class ScriptedProvider(base.FakeProvider):
 def start_in_thread(cert: str | Path, key: str | Path, log: Path | None = None, host: str = "127.0.0.1",
                     port: int = 0) -> tuple[int, base.ProviderHandle]:
     """As `fake_provider.start_in_thread`, with the scripted provider: its own thread and event loop."""
-    loop = asyncio.new_event_loop()
-    provider = ScriptedProvider(log)
-    context = base.server_context(cert, key)
-    ready = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def started() -> None:
-        try:
-            outcome["port"] = loop.run_until_complete(provider.start(host, port, context))
-        except BaseException as error:  # handed to the caller below
-            outcome["error"] = error
-            loop.call_soon(loop.stop)
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=base._run_loop, args=(loop, provider, started), name="scripted-provider",
-                              daemon=True)
-    thread.start()
-    if not ready.wait(30):
-        raise RuntimeError("scripted fake provider did not start within 30 s")
-    if "error" in outcome:
-        thread.join(10)
-        raise outcome["error"]
-    return outcome["port"], base.ProviderHandle(outcome["port"], host, provider, loop, thread)
-
-
-async def _serve_forever(args: argparse.Namespace) -> None:
-    provider = ScriptedProvider(Path(args.log) if args.log else None)
-    port = await provider.start(args.host, args.port, base.server_context(args.cert, args.key))
-    if args.port_file:
-        Path(args.port_file).write_text(f"{port}\n")
-    print(f"scripted fake provider listening on https://{args.host}:{port}", file=sys.stderr, flush=True)
-    await asyncio.Event().wait()
+    return base.start_in_thread(cert, key, host=host, port=port, provider=ScriptedProvider(log))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--cert", required=True)
-    parser.add_argument("--key", required=True)
-    parser.add_argument("--port-file")
     parser.add_argument("--log", help="append one JSON line per request here")
-    asyncio.run(_serve_forever(parser.parse_args(argv)))
+    base.main(argv, parser, lambda args: ScriptedProvider(Path(args.log) if args.log else None))
 
 
 if __name__ == "__main__":

@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,9 @@ import pytest
 
 import scripted_provider as scripted
 from certs import make_test_ca
-from gateway_harness import API_HOSTS, free_port, gateway_binary
+from gateway_harness import gateway_binary
+from recorder_harness import Recorder as BaseRecorder
+from recorder_harness import RecorderError, start_recorder
 
 #: The same prompt for every run: two runs of one agent must still be two sessions.
 PROMPT = "Run the Flightlog probe command in the shell, then tell me what it printed."
@@ -47,7 +48,7 @@ def claude_binary() -> Path:
 
     path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
     if not path.is_file():
-        pytest.skip(f"claude-agent-sdk has no bundled CLI at {path}")
+        pytest.fail(f"claude-agent-sdk has no bundled CLI at {path}: has the wheel's layout changed?")
     return path
 
 
@@ -60,36 +61,17 @@ def codex_binary() -> Path:
 # -- the recorder and the provider ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Recorder:
-    home: Path
-    config: Path
-    bindir: Path
-    process: subprocess.Popen[bytes]
-    env: dict[str, str]
+class Recorder(BaseRecorder):
+    """The recorder, with the scripted provider behind it and the agent runs made through it."""
+
     provider: Any
     request_log: Path
-    runs: list[AgentRun] = field(default_factory=list)
-
-    def flightlog(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.bindir / "flightlog"), *args, "--config", str(self.config)],
-                              capture_output=True, text=True, env=self.env, timeout=timeout)
-
-    def json(self, *args: str) -> Any:
-        result = self.flightlog(*args, "--json")
-        assert result.returncode == 0, f"flightlog {' '.join(args)}: {result.stderr}"
-        return json.loads(result.stdout)
+    runs: list[AgentRun]
 
     def provider_requests(self) -> list[dict[str, Any]]:
         if not self.request_log.exists():
             return []
         return [json.loads(line) for line in self.request_log.read_text().splitlines() if line.strip()]
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return (self.home / "up.log").read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
 
 
 @dataclass
@@ -106,53 +88,27 @@ class AgentRun:
 
 @pytest.fixture(scope="module")
 def recorder(tmp_path_factory: pytest.TempPathFactory):
-    try:
-        bindir = gateway_binary().parent
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
+    bindir = gateway_binary().parent
     ca = make_test_ca(tmp_path_factory.mktemp("agents-ca"))
-    # A short home under /tmp: the socket paths must fit sockaddr_un.
-    home = Path(tempfile.mkdtemp(prefix="fl-agents-", dir="/tmp"))
-    request_log = home / "provider-requests.jsonl"
+    request_log = Path(tempfile.mkdtemp(prefix="fl-agents-log-", dir="/tmp")) / "provider-requests.jsonl"
     _, provider = scripted.start_in_thread(ca.leaf_cert, ca.leaf_key, log=request_log)
-    port, metrics = free_port(), free_port()
-    config = home / "config.yaml"
-    config.write_text(json.dumps({
-        "home": str(home),
-        "gateway": {"listen": f"127.0.0.1:{port}", "upstream_ca": str(ca.ca_cert),
-                    "upstream_override": [f"{h}=127.0.0.1:{provider.port}" for h in API_HOSTS]},
-        "operator": {"metrics_listen": f"127.0.0.1:{metrics}"},
-        "capture": {"on_failure": "block"},
-    }))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_") and "proxy" not in k.lower()}
-    with (home / "up.log").open("wb") as log:
-        process = subprocess.Popen([str(bindir / "flightlog"), "up", "--config", str(config)], stdout=log,
-                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    r = Recorder(home, config, bindir, process, env, provider, request_log)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if all(c["state"] == "running" for c in r.json("status")["components"]):
-                    break
-            except (AssertionError, ValueError, KeyError):
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("recorder did not come up: " + r.log_tail())
+        r = start_recorder(bindir, provider_port=provider.port, upstream_ca=ca.ca_cert, prefix="fl-agents-",
+                           recorder_class=Recorder, capture={"on_failure": "block"})
+    except RecorderError as error:
+        provider.stop()
+        pytest.fail(str(error))
+    r.provider, r.request_log, r.runs = provider, request_log, []
+    try:
         yield r
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        keep = os.environ.get("FLIGHTLOG_AGENTS_KEEP") == "1"
+        r.stop(remove=not keep)
         provider.stop()
-        if os.environ.get("FLIGHTLOG_AGENTS_KEEP") == "1":
-            print(f"\nkept recorder home {home} (provider requests: {request_log})")
+        if keep:
+            print(f"\nkept recorder home {r.home} (provider requests: {request_log})")
         else:
-            shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(request_log.parent, ignore_errors=True)
     assert not provider.errors, "scripted provider handler errors:\n" + "\n".join(provider.errors)
 
 

@@ -449,11 +449,12 @@ def _run_loop(loop: asyncio.AbstractEventLoop, provider: FakeProvider, started: 
 
 
 def start_in_thread(cert: str | os.PathLike[str], key: str | os.PathLike[str], host: str = "127.0.0.1",
-                    port: int = 0) -> tuple[int, ProviderHandle]:
-    """Starts a fake provider on a background thread with its own event loop; returns once it listens.
-    Everything runs on that thread, so this works from async tests that already run a loop."""
+                    port: int = 0, provider: FakeProvider | None = None) -> tuple[int, ProviderHandle]:
+    """Starts a fake provider (this one, or `provider`, e.g. a scripted subclass) on a background thread with its
+    own event loop; returns once it listens. Everything runs on that thread, so this works from async tests
+    that already run a loop."""
     loop = asyncio.new_event_loop()
-    provider = FakeProvider()
+    provider = provider or FakeProvider()
     context = server_context(cert, key)
     ready = threading.Event()
     outcome: dict[str, Any] = {}
@@ -467,10 +468,11 @@ def start_in_thread(cert: str | os.PathLike[str], key: str | os.PathLike[str], h
         finally:
             ready.set()
 
-    thread = threading.Thread(target=_run_loop, args=(loop, provider, started), name="fake-provider", daemon=True)
+    name = type(provider).__name__
+    thread = threading.Thread(target=_run_loop, args=(loop, provider, started), name=name, daemon=True)
     thread.start()
     if not ready.wait(30):
-        raise RuntimeError("fake provider did not start within 30 s")
+        raise RuntimeError(f"{name} did not start within 30 s")
     if "error" in outcome:
         thread.join(10)
         raise outcome["error"]
@@ -478,8 +480,7 @@ def start_in_thread(cert: str | os.PathLike[str], key: str | os.PathLike[str], h
     return bound, ProviderHandle(bound, host, provider, loop, thread)
 
 
-async def _serve_forever(args: argparse.Namespace) -> None:
-    provider = FakeProvider()
+async def _serve_forever(args: argparse.Namespace, provider: FakeProvider) -> None:
     port = await provider.start(args.host, args.port, server_context(args.cert, args.key))
     if args.port_file:
         # Written whole then renamed, so a reader polling for the file never sees a partial number.
@@ -487,7 +488,7 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         temporary = target.with_name(target.name + ".tmp")
         temporary.write_text(f"{port}\n")
         temporary.replace(target)
-    print(f"fake provider listening on https://{args.host}:{port}", file=sys.stderr, flush=True)
+    print(f"{type(provider).__name__} listening on https://{args.host}:{port}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -496,14 +497,17 @@ async def _serve_forever(args: argparse.Namespace) -> None:
     await provider.shutdown()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None,
+         make_provider: Callable[[argparse.Namespace], FakeProvider] = lambda _: FakeProvider()) -> None:
+    """The standalone process; a variant passes its own `parser` (extra options) and `make_provider`."""
+    parser = parser or argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", required=True, help="PEM server certificate (see certs.py)")
     parser.add_argument("--key", required=True, help="PEM private key of --cert")
     parser.add_argument("--port-file", help="write the bound port here once listening")
-    asyncio.run(_serve_forever(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    asyncio.run(_serve_forever(args, make_provider(args)))
 
 
 if __name__ == "__main__":

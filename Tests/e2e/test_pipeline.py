@@ -7,7 +7,6 @@ import os
 import pwd
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -16,54 +15,20 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from gateway_harness import API_HOSTS, free_port, gateway_binary
+from gateway_harness import gateway_binary
+from recorder_harness import RecorderError, start_recorder
 
 
 @pytest.fixture
-def recorder(provider, test_ca, tmp_path_factory):
-    bindir = gateway_binary().parent
-    home = Path(f"/tmp/fl-up-{os.getpid()}-{time.monotonic_ns() % 10**8}")
-    home.mkdir()
-    port, metrics = free_port(), free_port()
-    config = home / "config.yaml"
-    config.write_text(json.dumps({
-        "home": str(home),
-        "gateway": {"listen": f"127.0.0.1:{port}", "upstream_ca": str(test_ca.ca_cert),
-                    "upstream_override": [f"{h}=127.0.0.1:{provider.port}" for h in API_HOSTS]},
-        "operator": {"metrics_listen": f"127.0.0.1:{metrics}"},
-        "capture": {"on_failure": "block"},
-    }))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_") and "proxy" not in k.lower()}
-    log = (home / "up.log").open("wb")
-    proc = subprocess.Popen([str(bindir / "flightlog"), "up", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
-
-    class Recorder:
-        pass
-
-    r = Recorder()
-    r.home, r.port, r.metrics, r.config, r.bin, r.proc, r.env = home, port, metrics, config, bindir, proc, env
-    r.flightlog = lambda *args, **kw: subprocess.run([str(bindir / "flightlog"), *args, "--config", str(config)],
-                                                      capture_output=True, text=True, env=env, timeout=60, **kw)
-    r.status = lambda: json.loads(r.flightlog("status", "--json").stdout)
-    r.pids = lambda: {c["name"]: c["pid"] for c in r.status()["components"]}
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if all(c["state"] == "running" for c in r.status()["components"]):
-                break
-        except (ValueError, KeyError):
-            pass
-        time.sleep(0.3)
-    else:
-        pytest.fail("recorder did not come up: " + (home / "up.log").read_text()[-2000:])
-    yield r
-    proc.send_signal(signal.SIGTERM)
+def recorder(provider, test_ca):
+    """`flightlog up` in a temporary home, the API hosts mapped to the fake provider."""
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    subprocess.run(["rm", "-rf", str(home)])
+        r = start_recorder(gateway_binary().parent, provider_port=provider.port, upstream_ca=test_ca.ca_cert,
+                           capture={"on_failure": "block"})
+    except RecorderError as error:
+        pytest.fail(str(error))
+    yield r
+    r.stop()
 
 
 def sdk(recorder):
@@ -251,7 +216,7 @@ def test_an_agent_and_the_daemons_start_with_signals_as_a_fresh_process_would(re
     # that thread's blocked signals or NIO's ignored SIGPIPE (an agent would ignore Ctrl-C and never see its
     # tools exit).
     sigpipe = 1 << (signal.SIGPIPE - 1)
-    r = subprocess.run([str(recorder.bin / "flightlog"), "run", "--config", str(recorder.config), "--", "cat",
+    r = subprocess.run([str(recorder.bindir / "flightlog"), "run", "--config", str(recorder.config), "--", "cat",
                         "/proc/self/status"], capture_output=True, text=True, env=recorder.env, timeout=60)
     assert r.returncode == 0, r.stderr
     blocked, ignored = _signal_masks(r.stdout)

@@ -6,51 +6,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from gateway_harness import free_port, gateway_binary
+from gateway_harness import gateway_binary
+from recorder_harness import RecorderError, start_recorder
 
 
 @pytest.fixture
 def recorder():
-    bindir = gateway_binary().parent
-    home = Path(f"/tmp/fl-rl-{os.getpid()}-{time.monotonic_ns() % 10**8}")
-    home.mkdir()
-    settings = {"home": str(home), "gateway": {"listen": f"127.0.0.1:{free_port()}"},
-                "operator": {"metrics_listen": f"127.0.0.1:{free_port()}"}}
-    config = home / "config.yaml"
-    config.write_text(json.dumps(settings))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_") and "proxy" not in k.lower()}
-    proc = subprocess.Popen([str(bindir / "flightlog"), "up", "--config", str(config)], stdout=(home / "up.log").open("wb"),
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-    def flightlog(*args):
-        return subprocess.run([str(bindir / "flightlog"), *args, "--config", str(config)], capture_output=True, text=True,
-                              env=env, timeout=60)
-
-    def running():
-        try:
-            components = json.loads(flightlog("status", "--json").stdout)["components"]
-        except (ValueError, KeyError):
-            return None
-        return {c["name"]: c["pid"] for c in components} if all(c["state"] == "running" for c in components) else None
-
-    deadline = time.time() + 60
-    while time.time() < deadline and running() is None:
-        time.sleep(0.3)
-    if running() is None:
-        pytest.fail("recorder did not come up: " + (home / "up.log").read_text()[-2000:])
-    yield settings, config, proc, flightlog, running
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    subprocess.run(["rm", "-rf", str(home)])
+        r = start_recorder(gateway_binary().parent, prefix="fl-rl-")
+    except RecorderError as error:
+        pytest.fail(str(error))
+    yield r.settings, r.config, r.process, r.flightlog, r.running
+    r.stop()
 
 
 def test_reload_applies_live_keys_and_refuses_a_bad_file_without_restarting_anything(recorder):
