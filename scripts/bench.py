@@ -143,6 +143,17 @@ class AckSink:
                 conn.sendall(encode_frame(KIND_ACK, 0, None, ACK_SEQ.pack(highest)))
 
 
+def stop(p: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -236,18 +247,13 @@ def main() -> int:
                 p.send_signal(signal.SIGTERM)
                 p.wait(10)
             bench_gateway_extra.run(types.SimpleNamespace(
-                free_port=free_port, wait_port=wait_port, AckSink=AckSink, bindir=bindir,
+                free_port=free_port, wait_port=wait_port, AckSink=AckSink, stop=stop, bindir=bindir,
                 mitmdump=os.environ.get("MITMDUMP", str(ROOT / ".venv-bench" / "bin" / "mitmdump")),
                 tmp=tmp, ca=ca, crt=crt, key=key, nginx_port=origin, big_path="/big"))
         return 0
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

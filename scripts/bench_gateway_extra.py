@@ -24,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -324,16 +322,6 @@ def start_mitmdump(h, tmp: Path) -> tuple[subprocess.Popen, int]:
     return m, port
 
 
-def stop(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def run(h) -> dict:
     """`h` carries bench.py's helpers and shared state: free_port, wait_port, AckSink, bindir, mitmdump,
     tmp, ca, crt, key, nginx_port, big_path (the nginx path of the big body)."""
@@ -420,7 +408,7 @@ def run(h) -> dict:
         return results
     finally:
         for p in reversed(procs):
-            stop(p)
+            h.stop(p)
 
 
 if __name__ == "__main__":
