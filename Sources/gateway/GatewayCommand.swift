@@ -16,6 +16,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var options: DaemonOptions
 
     func run() async throws {
+        DaemonSignals.holdReloadUntilReady()
         let configuration = try await options.loadConfiguration(component: "gateway")
         let logger = LoggingSetup.bootstrap(component: "gateway", level: configuration.log.level)
         do {

@@ -17,6 +17,7 @@ struct IngestdCommand: AsyncParsableCommand {
     var benchmarkCorpus: String?
 
     func run() async throws {
+        DaemonSignals.holdReloadUntilReady()
         let configuration = try await options.loadConfiguration(component: "ingestd")
         if let corpus = benchmarkCorpus {
             let format = CompressionFormat(rawValue: configuration.ingest.compression.rawValue) ?? .zstd

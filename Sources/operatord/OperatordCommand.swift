@@ -16,6 +16,7 @@ struct OperatordCommand: AsyncParsableCommand {
     @OptionGroup var options: DaemonOptions
 
     func run() async throws {
+        DaemonSignals.holdReloadUntilReady()
         let configuration = try await options.loadConfiguration(component: "operatord")
         let logger = LoggingSetup.bootstrap(component: "operatord", level: configuration.log.level)
         do {

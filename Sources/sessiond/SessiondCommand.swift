@@ -24,6 +24,7 @@ struct SessiondCommand: AsyncParsableCommand {
     var benchmarkBatch = 500
 
     func run() async throws {
+        DaemonSignals.holdReloadUntilReady()
         let configuration = try await options.loadConfiguration(component: "sessiond")
         let logger = LoggingSetup.bootstrap(component: "sessiond", level: configuration.log.level)
         do {
