@@ -280,7 +280,9 @@ final class IngestCoordinator: @unchecked Sendable {
     }
 
     /// Whether to commit before the batch ends, which bounds the memory staged files hold.
-    private var stagedIsFull: Bool { assembler.staged.stagedBytes > 16 << 20 || assembler.staged.count > 1024 }
+    private var stagedIsFull: Bool {
+        assembler.staged.stagedBytes > 16 << 20 || assembler.staged.count > 1024 || assembler.staged.openFiles >= 64
+    }
 
     /// Applies one durable frame to the assembler. A frame that cannot be used (malformed) is logged and
     /// skipped. Any other failure is the store's (disk full, unwritable directory): the frame is tried

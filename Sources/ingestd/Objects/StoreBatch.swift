@@ -57,6 +57,9 @@ final class StoreBatch {
 
     var isEmpty: Bool { staged.isEmpty && dirtyDirectories.isEmpty }
     var count: Int { staged.count }
+    /// Staged files that hold an open descriptor (large bodies, written out already): bounded by the caller,
+    /// so a batch of large bodies cannot run the process out of descriptors.
+    var openFiles: Int { staged.reduce(0) { $0 + ($1.fd >= 0 ? 1 : 0) } }
 
     deinit {
         for file in staged where file.fd >= 0 {
