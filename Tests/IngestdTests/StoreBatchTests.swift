@@ -48,6 +48,18 @@ import Testing
 
     /// A crash between finishing and committing: the next start's sweep removes the temporaries, and
     /// replaying the frames stores the exchange in full.
+    /// Large bodies are written out before the commit and hold a descriptor each until it: the batch counts
+    /// them, so the coordinator can commit before a batch runs the process out of descriptors.
+    @Test func largeBodiesHoldADescriptorEachUntilTheCommit() throws {
+        let state = try temporaryStateDirectory("fds")
+        let assembler = try Self.assembler(state)
+        let exchanges = (0..<3).map { _ in TestExchange.random(requestBytes: 100, responseBytes: 900_000) }
+        #expect(try exchanges.compactMap { try Self.finish($0, into: assembler) }.count == 3)
+        #expect(assembler.staged.openFiles == 3)
+        try assembler.commitStaged()
+        #expect(assembler.staged.openFiles == 0)
+    }
+
     @Test func aCrashBeforeTheCommitLeavesOnlyTemporariesAndAReplayStoresEverything() throws {
         let state = try temporaryStateDirectory("batch-crash")
         let exchange = TestExchange.random(requestBytes: 2_000, responseBytes: 900_000)

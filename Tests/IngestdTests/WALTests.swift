@@ -95,7 +95,7 @@ import Testing
         #expect(!reference.truncated)
         let stored = try ObjectStoreLayout(state: state).read(reference)
         #expect(stored == body)
-        let sha = ObjectWriter.hex(SHA256Hasher.hash(stored))
+        let sha = Hex.string(SHA256Hasher.hash(stored))
         #expect(sha == reference.sha256)
         #expect(FileManager.default.fileExists(atPath: ObjectStoreLayout(state: state).path(kind: .request, sha256: sha)))
     }
@@ -124,8 +124,8 @@ import Testing
         #expect(reference.truncated)
         #expect(reference.size == 4096)
         #expect(reference.fullSize == 10_000)
-        #expect(reference.fullSHA256 == ObjectWriter.hex(SHA256Hasher.hash(body)))
-        #expect(reference.sha256 == ObjectWriter.hex(SHA256Hasher.hash(Array(body.prefix(4096)))))
+        #expect(reference.fullSHA256 == Hex.string(SHA256Hasher.hash(body)))
+        #expect(reference.sha256 == Hex.string(SHA256Hasher.hash(Array(body.prefix(4096)))))
     }
 }
 

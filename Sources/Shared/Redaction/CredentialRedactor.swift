@@ -39,7 +39,7 @@ public struct CredentialRedactor: Sendable {
     /// The redacted form of a credential value.
     public func redact(_ value: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(value.utf8), using: key)
-        let hex = mac.prefix(6).map { String(format: "%02x", $0) }.joined()
+        let hex = Hex.string(mac.prefix(6))
         return "[REDACTED hmac:\(hex)]"
     }
 

@@ -64,7 +64,7 @@ struct VerifyCommand: AsyncParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else { return "object \(path): missing" }
         for format in CompressionFormat.allCases {
             if let bytes = try? format.decompress([UInt8](data)) {
-                let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+                let actual = Hex.string(SHA256.hash(data: bytes))
                 return actual == sha256 ? nil : "object \(path): content hashes to \(actual)"
             }
         }

@@ -120,7 +120,7 @@ struct ExchangeRecorder {
             outcome: outcome, error: error, status: status, endedAt: CaptureFrame.now(),
             timeToFirstByte: firstResponseByteAt.map { $0 - startedAt },
             requestBytes: requestBytes, responseBytes: responseBytes,
-            requestWireSHA256: Self.hex(requestHash.finalize()), responseWireSHA256: Self.hex(responseHash.finalize()),
+            requestWireSHA256: Hex.string(requestHash.finalize()), responseWireSHA256: Hex.string(responseHash.finalize()),
             redactions: fired,
             streamed: streamed, webSocket: webSocket
         )
@@ -146,9 +146,6 @@ struct ExchangeRecorder {
         sink.emit(kind, exchangeID: id, timestamp: CaptureFrame.now(), payload: ByteBuffer(bytes: rest))
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        Hex.string(digest)
-    }
 }
 
 /// What the gateway knows about a client connection when it is accepted.

@@ -107,8 +107,8 @@ final class ObjectWriter {
             try compressor.finish(into: &output)
             compressorFinished = true
         }
-        let sha = Self.hex(storedHash.finalize())
-        let full = fullHash.map { Self.hex($0.finalize()) } ?? sha
+        let sha = Hex.string(storedHash.finalize())
+        let full = fullHash.map { Hex.string($0.finalize()) } ?? sha
         let directory = layout.directory(kind: kind, sha256: sha)
         let path = layout.path(kind: kind, sha256: sha)
         if access(path, F_OK) == 0 {
@@ -171,7 +171,4 @@ final class ObjectWriter {
         }
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
-    }
 }

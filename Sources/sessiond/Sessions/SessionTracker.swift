@@ -45,12 +45,9 @@ struct SessionTracker: Equatable {
     /// SHA-256 of the UTF-8 text, in lowercase hex. Hot (several per turn): no Data, no String(format:).
     static func hash(_ text: String) -> String {
         var text = text
-        return hex(text.withUTF8 { SHA256.hash(data: $0) })
+        return Hex.string(text.withUTF8 { SHA256.hash(data: $0) })
     }
 
-    private static func hex(_ digest: SHA256.Digest) -> String {
-        Hex.string(digest)
-    }
 
     /// Chain hashes of every prefix of the conversation: `h[i]` covers messages `0...i`, the hash of
     /// `h[i-1] + "\u{1e}" + fingerprint[i]` (fed to the hasher piece by piece, without building that string).
@@ -63,7 +60,7 @@ struct SessionTracker: Equatable {
             previous.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
             withUnsafeBytes(of: UInt8(0x1e)) { hasher.update(bufferPointer: $0) }
             f.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-            previous = hex(hasher.finalize())
+            previous = Hex.string(hasher.finalize())
             out.append(previous)
         }
         return out
