@@ -213,7 +213,8 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
                                 clientKeepAlive: head.isKeepAlive)
         self.exchange = exchange
         pauseClientReads()
-        pool.acquire(target).whenComplete { result in
+        // The pool's future completes on this loop: its callback may touch the handler's state directly.
+        pool.acquire(target).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange else {
                 if case .success(let upstream) = result { self.pool.release(upstream) }
                 return

@@ -100,7 +100,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private func resolveReady(_ error: (any Error)?) {
         guard let promise = ready else { return }
         ready = nil
-        if let error { promise.fail(error) } else { promise.succeed(self) }
+        // The connection lives on its channel's loop, and so does whoever waits on the promise.
+        if let error { promise.fail(error) } else { promise.assumeIsolated().succeed(self) }
     }
 
     func read(context: ChannelHandlerContext) {

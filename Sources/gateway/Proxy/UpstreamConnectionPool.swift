@@ -31,7 +31,7 @@ final class UpstreamConnectionPool {
         eventLoop.preconditionInEventLoop()
         while var list = idle[target], let connection = list.popLast() {
             idle[target] = list
-            if !connection.isClosed { return eventLoop.makeSucceededFuture(connection) }
+            if !connection.isClosed { return eventLoop.assumeIsolated().makeSucceededFuture(connection) }
         }
         return connect(target)
     }

@@ -106,7 +106,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         // Backpressure: the gateway's frames wait in its own buffers until the WAL can take them.
         guard !readPending else { return }
         readPending = true
-        context.eventLoop.scheduleTask(in: .milliseconds(100)) { [weak self] in
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [weak self] in
             guard let self else { return }
             self.readPending = false
             self.read(context: context)

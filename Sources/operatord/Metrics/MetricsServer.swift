@@ -127,7 +127,9 @@ final class MetricsRegistry: @unchecked Sendable {
 
     private func set(_ name: String, _ component: String, _ value: Double) {
         let key = name + "|" + component
-        let gauge = gauges[key] ?? registry.makeGauge(name: name, labels: [("component", component)])
+        let descriptor = MetricNameDescriptor(
+            metricName: name, unitName: "", helpText: "A Flightlog daemon's status counter or gauge, per component.")
+        let gauge = gauges[key] ?? registry.makeGauge(descriptor: descriptor, labels: [("component", component)])
         gauges[key] = gauge
         gauge.set(value)
     }
