@@ -47,6 +47,7 @@ enum Gateway {
             counters["frames_dropped"] = Double(stats.framesDropped)
             counters["spool_bytes"] = Double(stats.spooledBytes)
             counters["spool_failures"] = Double(stats.spoolFailures)
+            counters["unreadable_acks"] = Double(stats.unreadableAcks)
             counters["exchanges_lost"] = Double(stats.exchangesLost)
             counters["ingest_connected"] = stats.connected ? 1 : 0
             counters["leaves_minted"] = Double(services.leaves.count)

@@ -9,15 +9,12 @@ import Shared
 /// What every connection of the gateway shares: configuration, certificates, the capture sink and the
 /// per-event-loop upstream pools. Built once at start; a reload changes only `capture.on_failure`.
 final class GatewayServices: @unchecked Sendable {
-    /// The configuration the gateway started with, with the keys a reload applies live (``applyLive(_:_:)``).
-    var configuration: Configuration {
-        var current = startConfiguration
-        current.capture.onFailure = onFailure.withLockedValue { $0 }
-        return current
-    }
-    private let startConfiguration: Configuration
-    /// `capture.on_failure`, changed by a reload; read once per exchange that finds capture not durable.
-    private let onFailure: NIOLockedValueBox<Configuration.Capture.OnFailure>
+    /// The configuration the gateway started with. A reload changes only `capture.on_failure`: read it
+    /// from ``onFailure``, not from here.
+    let configuration: Configuration
+    /// `capture.on_failure` as the last reload left it; read once per exchange that finds capture not durable.
+    var onFailure: Configuration.Capture.OnFailure { liveOnFailure.withLockedValue { $0 } }
+    private let liveOnFailure: NIOLockedValueBox<Configuration.Capture.OnFailure>
     let logger: Logger
     let leaves: LeafCertificateCache
     let credentials: CredentialRedactor
@@ -30,8 +27,8 @@ final class GatewayServices: @unchecked Sendable {
 
     init(configuration: Configuration, logger: Logger, authority: CertificateAuthority, redactionKey: SymmetricKey,
          sink: any CaptureSink, gatewayID: String, group: any EventLoopGroup) throws {
-        self.startConfiguration = configuration
-        self.onFailure = NIOLockedValueBox(configuration.capture.onFailure)
+        self.configuration = configuration
+        self.liveOnFailure = NIOLockedValueBox(configuration.capture.onFailure)
         self.logger = logger
         self.leaves = try LeafCertificateCache(authority: authority)
         self.credentials = CredentialRedactor(key: redactionKey)
@@ -50,7 +47,7 @@ final class GatewayServices: @unchecked Sendable {
     /// Applies a reload's live keys (``ReloadPolicy/gateway``); the rest wait for a restart.
     func applyLive(_ candidate: Configuration, _ plan: ConfigurationReloadPlan) {
         if plan.appliesLive("capture.on_failure") {
-            onFailure.withLockedValue { $0 = candidate.capture.onFailure }
+            liveOnFailure.withLockedValue { $0 = candidate.capture.onFailure }
         }
     }
 

@@ -35,17 +35,19 @@ final class LiveLogLevel: Sendable {
         index = Atomic(Self.index(of: level))
     }
 
+    /// `allCases` builds a new array on every call; the level is read on every log call.
+    private static let levels = Logger.Level.allCases
+
     var value: Logger.Level {
         get {
-            let levels = Logger.Level.allCases
             let i = index.load(ordering: .relaxed)
-            return levels.indices.contains(i) ? levels[i] : .info
+            return Self.levels.indices.contains(i) ? Self.levels[i] : .info
         }
         set { index.store(Self.index(of: newValue), ordering: .relaxed) }
     }
 
     private static func index(of level: Logger.Level) -> Int {
-        Logger.Level.allCases.firstIndex(of: level) ?? 2
+        levels.firstIndex(of: level) ?? 2
     }
 }
 

@@ -35,11 +35,4 @@ public enum ProcessReplacement {
         sigemptyset(&none)
         pthread_sigmask(SIG_SETMASK, &none, nil)
     }
-
-    /// This thread's blocked signals, as `/proc/self/status` shows them (for tests).
-    public static func blockedSignals() -> sigset_t {
-        var current = sigset_t()
-        pthread_sigmask(SIG_SETMASK, nil, &current)
-        return current
-    }
 }

@@ -24,12 +24,10 @@ struct ExchangeRecorder {
     private(set) var responseBytes: Int64 = 0
     private var firstResponseByteAt: Int64?
     private(set) var status: Int?
-    private var streamed = false
+    /// Whether the response is a server-sent event stream (known once its head has been seen).
+    private(set) var streamed = false
     private var webSocket = false
     private(set) var ended = false
-
-    /// Whether the response is a server-sent event stream (known once its head has been seen).
-    var isEventStream: Bool { streamed }
 
     init(sink: any CaptureSink, redactor: CredentialRedactor, redactBodies: Bool, begin: ExchangeBegin) {
         self.id = UUID()

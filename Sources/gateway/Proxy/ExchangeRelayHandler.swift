@@ -190,7 +190,7 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
                                                redactor: services.credentials)
             recorder = ExchangeRecorder(sink: services.sink, redactor: services.credentials,
                                         redactBodies: services.configuration.capture.redactBodies, begin: begin)
-        } else if services.configuration.capture.onFailure == .block {
+        } else if services.onFailure == .block {
             services.counters.add("exchanges_refused")
             services.logger.warning("capture is not durable; refusing the request (capture.on_failure=block)")
             answerWithoutExchange(.serviceUnavailable,
@@ -264,7 +264,7 @@ final class ExchangeRelayHandler: ChannelDuplexHandler, RemovableChannelHandler,
             // The agent's bytes go first; the capture copy (hashing, redaction, framing) follows. An event
             // stream is flushed at once, so no event waits for the recorder or for the end of the read.
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            if exchange.recorder?.isEventStream == true { context.flush() }
+            if exchange.recorder?.streamed == true { context.flush() }
             exchange.recorder?.responseBody(body)
             if !context.channel.isWritable { exchange.upstream?.pauseReads() }
         case .end(let trailers):
