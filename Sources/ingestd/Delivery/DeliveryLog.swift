@@ -77,19 +77,7 @@ final class DeliveryLog {
         guard !lines.isEmpty else { return [] }
         let bytes = Array(lines.utf8)
         let end = lseek(fd, 0, SEEK_END)
-        var done = 0
-        var failure: Int32 = 0
-        bytes.withUnsafeBytes { raw in
-            while done < raw.count, let base = raw.baseAddress {
-                let n = write(fd, base + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 {
-                    failure = n < 0 ? errno : ENOSPC
-                    return
-                }
-                done += n
-            }
-        }
+        var failure = bytes.withUnsafeBytes { writeFully(fd, $0).error }
         if failure == 0 && fdatasync(fd) != 0 { failure = errno }
         guard failure == 0 else {
             if end >= 0 {

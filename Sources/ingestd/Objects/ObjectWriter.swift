@@ -151,19 +151,7 @@ final class ObjectWriter {
             }
             temporaryPath = path
         }
-        var done = 0
-        var failure: Int32 = 0
-        output.withUnsafeBytes { raw in
-            while done < raw.count, let base = raw.baseAddress {
-                let w = Foundation.write(fd, base + done, raw.count - done)
-                if w < 0 && errno == EINTR { continue }
-                if w <= 0 {
-                    failure = w < 0 ? errno : ENOSPC
-                    return
-                }
-                done += w
-            }
-        }
+        let (done, failure) = output.withUnsafeBytes { writeFully(fd, $0) }
         output.removeFirst(done)
         guard failure == 0 else {
             throw IngestError(failure == ENOSPC ? .diskFull : .objectUnwritable,

@@ -129,7 +129,7 @@ final class StoreBatch {
         file.fd = fd
         file.temporary = temporary
         file.synced = false
-        let failure = Self.writeAll(fd, bytes)
+        let failure = bytes.withUnsafeBytes { writeFully(fd, $0).error }
         guard failure == 0 else {
             discardTemporary(&file)
             throw IngestError(failure == ENOSPC ? .diskFull : .objectUnwritable, "cannot write \(temporary): errno \(failure)")
@@ -179,19 +179,5 @@ final class StoreBatch {
             for created in missing { dirtyDirectories.insert((created as NSString).deletingLastPathComponent) }
         }
         knownDirectories.insert(directory)
-    }
-
-    /// Writes all of `bytes` to `fd`; returns 0 or the errno that stopped it.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32 {
-        bytes.withUnsafeBytes { raw -> Int32 in
-            var offset = 0
-            while offset < raw.count, let base = raw.baseAddress {
-                let n = write(fd, base + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return n < 0 ? errno : ENOSPC }
-                offset += n
-            }
-            return 0
-        }
     }
 }

@@ -126,6 +126,20 @@ final class WriteAheadLog {
     }
 }
 
+/// Writes `bytes` to `fd` until all are written or the file refuses more (interrupted writes are retried).
+/// Returns how many were written and the errno that stopped it (0 when all were; a write that took nothing
+/// counts as ENOSPC), so a caller can resume after the bytes that did go out.
+func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> (written: Int, error: Int32) {
+    var done = 0
+    while done < bytes.count, let base = bytes.baseAddress {
+        let n = write(fd, base + done, bytes.count - done)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return (done, n < 0 ? errno : ENOSPC) }
+        done += n
+    }
+    return (done, 0)
+}
+
 /// Makes a directory entry change (create, rename, unlink) durable.
 func fsyncDirectory(_ path: String) {
     let dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
