@@ -21,7 +21,7 @@ public actor ConfigurationReloader {
     private let logger: Logger
     private let load: Load
     private let apply: Apply
-    private var tail: Task<ReloadReport, Never>?
+    private var queue = OneAtATime<ReloadReport>()
 
     public init(policy: ReloadPolicy, running: Configuration, reportPath: String? = nil, logger: Logger,
                 load: @escaping Load, apply: @escaping Apply = { _, _ in }) {
@@ -36,13 +36,7 @@ public actor ConfigurationReloader {
     /// Reloads once; reloads requested while one runs wait their turn.
     @discardableResult
     public func reload() async -> ReloadReport {
-        let previous = tail
-        let next = Task { () -> ReloadReport in
-            _ = await previous?.value
-            return await self.perform()
-        }
-        tail = next
-        return await next.value
+        await queue.enqueue { await self.perform() }.value
     }
 
     private func perform() async -> ReloadReport {

@@ -57,17 +57,10 @@ public struct ReloadReport: Codable, Sendable, Equatable {
 
     /// Writes the report atomically (temporary file + rename).
     public func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let tmp = path + ".tmp"
-        try encoder.encode(self).write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, path) == 0 else {
-            throw StateDirectoryError(path: path, detail: "cannot rename reload report: errno \(errno)")
-        }
+        try RunFile.write(self, to: path, what: "reload report")
     }
 
     public static func read(from path: String) -> ReloadReport? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? JSONDecoder().decode(ReloadReport.self, from: data)
+        RunFile.read(ReloadReport.self, from: path)
     }
 }

@@ -41,19 +41,11 @@ public struct ComponentStatus: Codable, Sendable, Equatable {
 
     /// Writes the status to `path` atomically (temporary file + rename).
     public func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(self)
-        let tmp = path + ".tmp"
-        try data.write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, path) == 0 else {
-            throw StateDirectoryError(path: path, detail: "cannot rename status file: errno \(errno)")
-        }
+        try RunFile.write(self, to: path, what: "status file")
     }
 
     public static func read(from path: String) -> ComponentStatus? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? JSONDecoder().decode(ComponentStatus.self, from: data)
+        RunFile.read(ComponentStatus.self, from: path)
     }
 }
 

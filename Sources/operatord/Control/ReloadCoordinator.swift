@@ -13,7 +13,7 @@ actor ReloadCoordinator {
     private let logger: Logger
     /// How long to wait for a signalled daemon's report before saying it did not answer.
     private let reportTimeout: Duration
-    private var tail: Task<ControlReply, Never>?
+    private var queue = OneAtATime<ControlReply>()
 
     init(reloader: ConfigurationReloader, supervisor: Supervisor, state: StateDirectory, logger: Logger,
          reportTimeout: Duration = .seconds(10)) {
@@ -26,13 +26,7 @@ actor ReloadCoordinator {
 
     /// One reload at a time; a second request waits for the first and then runs its own.
     func reload() async -> ControlReply {
-        let previous = tail
-        let next = Task { () -> ControlReply in
-            _ = await previous?.value
-            return await self.perform()
-        }
-        tail = next
-        return await next.value
+        await queue.enqueue { await self.perform() }.value
     }
 
     private func perform() async -> ControlReply {

@@ -24,7 +24,7 @@ struct TestHome: Sendable {
         let layout = ObjectStoreLayout(state: state)
         try FileManager.default.createDirectory(atPath: layout.directory(kind: kind, sha256: digest),
                                                 withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: layout.path(kind: kind, sha256: digest), contents: Data(compressed))
+        _ = FileManager.default.createFile(atPath: layout.path(kind: kind, sha256: digest), contents: Data(compressed))
         return BodyReference(kind: kind, sha256: digest, size: Int64(bytes.count), fullSize: Int64(bytes.count),
                              fullSHA256: digest, compression: "zstd")
     }
